@@ -1,0 +1,3 @@
+from fhir_server.cli import main
+
+raise SystemExit(main())

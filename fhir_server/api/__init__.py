@@ -1,0 +1,1 @@
+"""HTTP layer: thin FastAPI routes that parse the request and call an interaction."""

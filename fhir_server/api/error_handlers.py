@@ -1,0 +1,51 @@
+"""Every error leaves the server as an OperationOutcome; nothing else ever reaches the client."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from fhir_server.api.responses import FhirJSONResponse
+from fhir_server.errors import FhirError, Problem
+
+log = logging.getLogger(__name__)
+
+_BY_STATUS = {p.status: p for p in Problem}
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(FhirError)
+    async def fhir_error(request: Request, exc: FhirError) -> Response:
+        return FhirJSONResponse(exc.outcome(), exc.status, dict(exc.headers))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        if exc.status_code == 404:
+            error = FhirError(Problem.NOT_FOUND, f"No route for {request.method} {request.url.path}")
+        elif exc.status_code == 405:
+            error = FhirError(
+                Problem.METHOD_NOT_ALLOWED,
+                f"{request.method} is not allowed on {request.url.path}",
+                headers=dict(exc.headers or {}),
+            )
+        else:
+            error = FhirError(_BY_STATUS.get(exc.status_code, Problem.INVALID), str(exc.detail))
+        headers = {**(exc.headers or {}), **dict(error.headers)}
+        return FhirJSONResponse(error.outcome(), exc.status_code, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def request_error(request: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        error = FhirError(Problem.INVALID, f"Invalid request {where}: {first.get('msg', 'invalid')}", [where])
+        return FhirJSONResponse(error.outcome(), 400)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        error = FhirError(Problem.INTERNAL, "Internal server error; the request was not applied")
+        return FhirJSONResponse(error.outcome(), 500)

@@ -1,0 +1,69 @@
+"""The ASGI application: `create_app(settings, connection)` wires storage, rules and routes together."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from fhir_server import __version__
+from fhir_server.api import error_handlers
+from fhir_server.api.middleware import BodySizeLimit
+from fhir_server.api.routes import router as fhir_router
+from fhir_server.api.routes_search import router as search_router
+from fhir_server.api.services import Services
+from fhir_server.db import DatabaseConnection, connect
+from fhir_server.interactions.capabilities import Capabilities
+from fhir_server.interactions.common import WriteRules
+from fhir_server.resource_types import MODELS
+from fhir_server.search import index as search_index
+from fhir_server.settings import Settings
+from fhir_server.storage.mongo import MongoRepository
+
+log = logging.getLogger(__name__)
+
+
+def build_services(settings: Settings, connection: DatabaseConnection) -> Services:
+    repository = MongoRepository(
+        connection, list(MODELS), search_index.index_values, search_index.index_models
+    )
+    repository.ensure_indexes()
+    return Services(
+        settings=settings,
+        connection=connection,
+        repository=repository,
+        rules=WriteRules(),
+        capabilities=Capabilities(),
+    )
+
+
+def create_app(settings: Settings, connection: DatabaseConnection | None = None) -> FastAPI:
+    """With `connection` None the app opens (and on shutdown closes) its own database connection."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own = connection is None
+        conn = connect(settings, "server") if own else connection
+        assert conn is not None
+        app.state.services = build_services(settings, conn)
+        try:
+            yield
+        finally:
+            if own:
+                conn.close()
+
+    app = FastAPI(
+        title="Imaging Federation FHIR Server",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    error_handlers.install(app)
+    # Search routes first: GET /fhir/{type} and POST /fhir/{type}/_search must win over instance routes.
+    app.include_router(search_router)
+    app.include_router(fhir_router)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    return app

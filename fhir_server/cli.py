@@ -1,0 +1,113 @@
+"""Command line: `fhir-server COMMAND --data-dir D …` (also `python -m fhir_server`).
+
+Every command takes `--data-dir` and works whether or not a server is running on that data dir: with the
+embedded database, a command attaches to the database of the running server, or starts its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from fhir_server.db import DatabaseConnection, connect
+from fhir_server.embedded_db import DataDirInUse, EmbeddedDatabaseError, record_http_port
+from fhir_server.settings import Settings
+
+Command = Callable[[argparse.Namespace, Settings], int]
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, object] = {}
+    for name in ("data_dir", "host", "port"):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = value
+    return Settings(**overrides)  # type: ignore[arg-type]
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from fhir_server.app import build_services, create_app
+
+    connection = connect(settings, "server")
+    try:
+        if settings.uses_embedded_db:
+            record_http_port(settings.data_dir, settings.port)
+        if args.demo:
+            from fhir_server.demo import load_demo
+
+            created = load_demo(build_services(settings, connection).repository)
+            print(f"demo data: {created} resources created" if created else "demo data: already loaded")
+        if settings.uses_embedded_db:
+            print(f"embedded database under {settings.data_dir.resolve()} ({connection.embedded.uri})")  # type: ignore[union-attr]
+        print(f"FHIR base: http://{settings.host}:{settings.port}/fhir")
+        app = create_app(settings, connection)
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False)
+    finally:
+        connection.close()
+    return 0
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from fhir_server.app import build_services
+    from fhir_server.demo import load_demo
+
+    connection = connect(settings, "cli")
+    try:
+        created = load_demo(build_services(settings, connection).repository)
+    finally:
+        connection.close()
+    print(f"demo data: {created} resources created" if created else "demo data: already loaded")
+    return 0
+
+
+def with_database(settings: Settings) -> DatabaseConnection:
+    """For commands added by later features: the data dir's database, shared with a running server."""
+    return connect(settings, "cli")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fhir-server", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--data-dir", type=Path, help="data directory (env FHIR_DATA_DIR, default ./data)")
+
+    serve = sub.add_parser("serve", help="run the FHIR server")
+    common(serve)
+    serve.add_argument("--host", help="bind address (env FHIR_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (env FHIR_PORT, default 8080)")
+    serve.add_argument("--demo", action="store_true", help="load the demo data set first (if not loaded)")
+    serve.set_defaults(func=_serve)
+
+    demo = sub.add_parser("demo", help="load the demo data set (idempotent)")
+    common(demo)
+    demo.set_defaults(func=_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=os.environ.get("FHIR_LOG_LEVEL", "info").upper(), format="%(levelname)s %(name)s: %(message)s")
+    try:
+        settings = _settings(args)
+    except ValidationError as exc:
+        for err in exc.errors():
+            name = "FHIR_" + "_".join(str(p) for p in err["loc"]).upper() if err["loc"] else "settings"
+            print(f"configuration error: {name}: {err['msg']}", file=sys.stderr)
+        return 2
+    try:
+        command: Command = args.func
+        return command(args, settings)
+    except (DataDirInUse, EmbeddedDatabaseError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,55 @@
+"""Connecting to MongoDB: the embedded database by default, an external one when FHIR_MONGODB_URI is set."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pymongo
+from pymongo.database import Database
+from pymongo.errors import PyMongoError
+from pymongo.write_concern import WriteConcern
+
+from fhir_server.embedded_db import EmbeddedDatabase, Role, open_embedded
+from fhir_server.settings import Settings
+
+Document = dict[str, Any]
+
+
+@dataclass
+class DatabaseConnection:
+    client: pymongo.MongoClient[Document]
+    db: Database[Document]
+    supports_transactions: bool
+    embedded: EmbeddedDatabase | None = field(default=None, repr=False)
+
+    def close(self) -> None:
+        self.client.close()
+        if self.embedded is not None:
+            self.embedded.close()
+
+
+def connect(settings: Settings, role: Role) -> DatabaseConnection:
+    embedded: EmbeddedDatabase | None = None
+    if settings.mongodb_uri is None:
+        embedded = open_embedded(settings.data_dir, role, settings.db_startup_timeout_seconds)
+        uri = embedded.uri
+        # Journaled writes: an acknowledged write must survive kill -9 of both processes.
+        write_concern = WriteConcern(w=1, j=True)
+    else:
+        uri = settings.mongodb_uri
+        write_concern = WriteConcern(j=True)
+    client: pymongo.MongoClient[Document] = pymongo.MongoClient(
+        uri, tz_aware=True, serverSelectionTimeoutMS=int(settings.db_startup_timeout_seconds * 1000)
+    )
+    try:
+        hello = client.admin.command("hello")
+    except PyMongoError:
+        client.close()
+        if embedded is not None:
+            embedded.close()
+        raise
+    db = client.get_database(settings.database_name, write_concern=write_concern)
+    # Multi-document transactions need a replica set or a sharded cluster.
+    transactions = bool(hello.get("setName")) or hello.get("msg") == "isdbgrid"
+    return DatabaseConnection(client=client, db=db, supports_transactions=transactions, embedded=embedded)

@@ -1,0 +1,98 @@
+"""capabilities: GET [base]/metadata (https://hl7.org/fhir/R4/http.html#capabilities).
+
+The CapabilityStatement is generated from what the code registers (resource types, interactions, search
+parameters, operations), never written by hand, so it cannot claim what the server does not do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from fhir_server import __version__
+from fhir_server.interactions import create, delete, history, patch, read, update, vread
+from fhir_server.resource_types import MODELS
+
+TYPE_INTERACTIONS = [
+    read.CAPABILITY,
+    vread.CAPABILITY,
+    update.CAPABILITY,
+    patch.CAPABILITY,
+    delete.CAPABILITY,
+    history.CAPABILITY_INSTANCE,
+    history.CAPABILITY_TYPE,
+    create.CAPABILITY,
+]
+
+
+@dataclass
+class Capabilities:
+    """What optional features are wired in; each later feature registers itself here."""
+
+    search_parameters: Mapping[str, Sequence[Mapping[str, Any]]] = field(default_factory=dict)
+    conditional_create: bool = False
+    conditional_update: bool = False
+    conditional_delete: str = "not-supported"
+    system_operations: list[Mapping[str, Any]] = field(default_factory=list)
+    type_operations: Mapping[str, list[Mapping[str, Any]]] = field(default_factory=dict)
+    read_only_types: Sequence[str] = ()
+    security: Mapping[str, Any] | None = None
+    system_interactions: list[str] = field(default_factory=lambda: [history.CAPABILITY_SYSTEM])
+
+
+def capability_statement(caps: Capabilities, base_url: str) -> dict[str, Any]:
+    resources = []
+    for resource_type in sorted(MODELS):
+        interactions = list(TYPE_INTERACTIONS)
+        params = list(caps.search_parameters.get(resource_type, ()))
+        if params:
+            interactions.append("search-type")
+        entry: dict[str, Any] = {
+            "type": resource_type,
+            "profile": f"http://hl7.org/fhir/StructureDefinition/{resource_type}",
+            "documentation": delete.POLICY,
+            "interaction": [{"code": code} for code in interactions],
+            "versioning": "versioned-update",
+            "readHistory": True,
+            "updateCreate": True,
+            "conditionalCreate": caps.conditional_create,
+            "conditionalRead": "modified-since",
+            "conditionalUpdate": caps.conditional_update,
+            "conditionalDelete": caps.conditional_delete,
+        }
+        if params:
+            entry["searchParam"] = params
+        if caps.type_operations.get(resource_type):
+            entry["operation"] = caps.type_operations[resource_type]
+        resources.append(entry)
+    for resource_type in caps.read_only_types:
+        resources.append({
+            "type": resource_type,
+            "interaction": [{"code": "read"}, {"code": "search-type"}],
+            "operation": list(caps.type_operations.get(resource_type, [])),
+        })
+    rest: dict[str, Any] = {
+        "mode": "server",
+        "documentation": "JSON only (application/fhir+json). " + delete.POLICY,
+        "resource": resources,
+        "interaction": [{"code": code} for code in caps.system_interactions],
+    }
+    if caps.security is not None:
+        rest["security"] = caps.security
+    if caps.system_operations:
+        rest["operation"] = caps.system_operations
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": datetime.now(UTC).date().isoformat(),
+        "publisher": "Imaging Federation",
+        "kind": "instance",
+        "software": {"name": "imaging-federation-fhir", "version": __version__},
+        "implementation": {"description": "Imaging federation FHIR server", "url": base_url},
+        "fhirVersion": "4.0.1",
+        "format": ["application/fhir+json", "json"],
+        "patchFormat": ["application/json-patch+json"],
+        "rest": [rest],
+    }

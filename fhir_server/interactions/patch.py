@@ -1,0 +1,92 @@
+"""patch: PATCH [base]/[type]/[id] with a JSON Patch body (https://hl7.org/fhir/R4/http.html#patch,
+RFC 6902, applied with the `jsonpatch` library).
+
+A malformed patch document is 400; a patch that cannot be applied (missing path, failed `test`) or that
+produces an invalid resource is 422, naming the element. The patch is applied to the current version
+and written only if that version is still current: with `If-Match` a stale version is 412, without it
+the patch is re-applied to the newer version.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jsonpatch
+from starlette.responses import Response
+
+from fhir_server.api.context import RequestContext
+from fhir_server.api.responses import resource_response
+from fhir_server.errors import FhirError, Problem
+from fhir_server.interactions.common import WriteRules, conflict, existing_version, parse_version_etag
+from fhir_server.storage.repository import Repository, VersionConflict
+from fhir_server.validation import parse_json
+
+CAPABILITY = "patch"
+_RETRIES = 5
+
+
+def patch(
+    repository: Repository,
+    ctx: RequestContext,
+    rules: WriteRules,
+    resource_type: str,
+    resource_id: str,
+    body: bytes,
+    *,
+    if_match: str | None = None,
+) -> Response:
+    operations = _parse_patch(parse_json(body))
+    expected = parse_version_etag(if_match) if if_match else None
+    for _ in range(_RETRIES):
+        current = existing_version(repository, resource_type, resource_id)
+        if expected is not None and current.version != expected:
+            raise conflict(resource_type, resource_id, expected, current.version)
+        patched = _apply(operations, current.resource or {})
+        if patched.get("resourceType") != resource_type or patched.get("id") != resource_id:
+            raise FhirError(
+                Problem.UNPROCESSABLE, "A patch may not change resourceType or id", [f"{resource_type}.id"]
+            )
+        try:
+            resource, warnings = rules.validate(patched)
+        except FhirError as exc:
+            raise FhirError(
+                Problem.UNPROCESSABLE, f"The patched resource is invalid: {exc.diagnostics}", exc.expression,
+                extra_issues=exc.extra_issues,
+            ) from None
+        try:
+            version, _ = repository.update(resource, expected_version=current.version, method="PATCH")
+        except VersionConflict as exc:
+            if expected is not None:
+                raise conflict(resource_type, resource_id, expected, exc.current_version) from None
+            continue
+        return resource_response(
+            ctx, version, outcome_message=f"Patched {version.reference} to version {version.version}",
+            warnings=warnings,
+        )
+    raise FhirError(Problem.CONFLICT, f"{resource_type}/{resource_id} is being changed by others; retry")
+
+
+def _parse_patch(document: Any) -> jsonpatch.JsonPatch:
+    if not isinstance(document, list):
+        raise FhirError(Problem.STRUCTURE, "A JSON Patch body must be a JSON array of operations")
+    for index, operation in enumerate(document):
+        if not isinstance(operation, dict) or "op" not in operation or "path" not in operation:
+            raise FhirError(
+                Problem.STRUCTURE, f"JSON Patch operation {index} needs 'op' and 'path'", [f"[{index}]"]
+            )
+    try:
+        return jsonpatch.JsonPatch(document)
+    except (jsonpatch.InvalidJsonPatch, jsonpatch.JsonPointerException) as exc:
+        raise FhirError(Problem.STRUCTURE, f"Invalid JSON Patch: {exc}") from None
+
+
+def _apply(operations: jsonpatch.JsonPatch, resource: dict[str, Any]) -> dict[str, Any]:
+    try:
+        result = operations.apply(resource)
+    except jsonpatch.JsonPatchTestFailed as exc:
+        raise FhirError(Problem.UNPROCESSABLE, f"JSON Patch test failed: {exc}") from None
+    except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
+        raise FhirError(Problem.UNPROCESSABLE, f"JSON Patch cannot be applied: {exc}") from None
+    if not isinstance(result, dict):
+        raise FhirError(Problem.UNPROCESSABLE, "JSON Patch must leave a resource (a JSON object)")
+    return result

@@ -1,0 +1,41 @@
+"""Parsing of common request parameters, with 400 OperationOutcomes that name the parameter."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from fhir_server.errors import FhirError, Problem
+
+_INSTANT = re.compile(
+    r"^(\d{4})(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01])(T([01]\d|2[0-3]):[0-5]\d(:([0-5]\d|60)(\.\d{1,9})?)?"
+    r"(Z|[+-]((0\d|1[0-3]):[0-5]\d|14:00))?)?)?)?$"
+)
+
+
+def parse_count(raw: str | None, default: int, maximum: int) -> int:
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit():
+        raise FhirError(Problem.INVALID, f"_count must be a non-negative integer, got {raw[:20]!r}", ["_count"])
+    return min(int(raw), maximum)
+
+
+def parse_instant(raw: str, name: str) -> datetime:
+    """A FHIR dateTime/instant as the earliest moment it denotes (UTC assumed when no zone is given)."""
+    if not _INSTANT.match(raw):
+        raise FhirError(Problem.INVALID, f"{name} must be a FHIR dateTime such as 2024-01-31T10:00:00Z", [name])
+    text = raw.replace("Z", "+00:00")
+    if len(text) == 4:
+        text += "-01-01"
+    elif len(text) == 7:
+        text += "-01"
+    if "T" in text and text.count(":") == 1 and ("+" not in text[10:] and "-" not in text[10:]):
+        text += ":00"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise FhirError(Problem.INVALID, f"{name}: {raw!r} is not a valid date/time", [name]) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment

@@ -1,0 +1,300 @@
+"""`Repository` over pymongo: one collection per resource type, one document per resource version.
+
+Document shape (collection named after the resource type):
+    _id   "<id>/<version>"     unique, so inserting version n+1 is the compare-and-set of a write
+    id    resource id
+    v     version number (int)
+    cur   true on the latest version only
+    ts    lastUpdated (datetime, ms precision)
+    del   true for a deletion
+    m     HTTP method that produced the version
+    res   the resource JSON with meta.versionId/lastUpdated (absent for a deletion)
+    sp    precomputed normalized search values; only on the current, non-deleted version, so search
+          indexes hold live resources only
+
+A create is a single insert. An update inserts version n+1 and retires older versions in one transaction
+when the database supports transactions (replica set, SecantusDB); on a standalone MongoDB the retirement
+is idempotent and re-run by the next write, and reads always pick the highest version.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pymongo import IndexModel
+from pymongo.client_session import ClientSession
+from pymongo.collection import Collection
+from pymongo.errors import DuplicateKeyError, OperationFailure
+
+from fhir_server.db import DatabaseConnection
+from fhir_server.storage.repository import (
+    HistoryCursor,
+    HistoryPage,
+    IndexValues,
+    JsonObject,
+    Method,
+    ResourceVersion,
+    VersionConflict,
+)
+
+Document = dict[str, Any]
+IndexModels = Callable[[str], Sequence[IndexModel]]
+
+_WRITE_CONFLICT = 112
+
+
+def format_instant(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _now() -> datetime:
+    moment = datetime.now(UTC)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+class MongoRepository:
+    def __init__(
+        self,
+        connection: DatabaseConnection,
+        resource_types: Sequence[str],
+        index_values: IndexValues,
+        index_models: IndexModels,
+    ) -> None:
+        self._connection = connection
+        self._types = tuple(resource_types)
+        self._index_values = index_values
+        self._index_models = index_models
+        self._collections: dict[str, Collection[Document]] = {
+            t: connection.db.get_collection(t) for t in self._types
+        }
+
+    # -- schema -------------------------------------------------------------------------------------------
+
+    def ensure_indexes(self) -> None:
+        for resource_type, collection in self._collections.items():
+            models = [
+                IndexModel([("id", 1), ("v", -1)], name="id_version"),
+                IndexModel([("ts", -1), ("_id", -1)], name="history"),
+                *self._index_models(resource_type),
+            ]
+            collection.create_indexes(models)
+
+    def collection(self, resource_type: str) -> Collection[Document]:
+        return self._collections[resource_type]
+
+    # -- reads --------------------------------------------------------------------------------------------
+
+    def read(self, resource_type: str, resource_id: str) -> ResourceVersion | None:
+        doc = self._latest(resource_type, resource_id)
+        return None if doc is None else _to_version(resource_type, doc)
+
+    def vread(self, resource_type: str, resource_id: str, version: int) -> ResourceVersion | None:
+        doc = self._collections[resource_type].find_one({"_id": f"{resource_id}/{version}"})
+        return None if doc is None else _to_version(resource_type, doc)
+
+    def _latest(self, resource_type: str, resource_id: str, session: ClientSession | None = None) -> Document | None:
+        return self._collections[resource_type].find_one(
+            {"id": resource_id}, sort=[("v", -1)], session=session
+        )
+
+    # -- writes -------------------------------------------------------------------------------------------
+
+    def create(self, resource: JsonObject) -> ResourceVersion:
+        resource_type = resource["resourceType"]
+        resource_id = str(uuid.uuid4())
+        doc = self._version_doc(resource_type, resource_id, 1, _now(), resource, "POST")
+        self._collections[resource_type].insert_one(doc)
+        return _to_version(resource_type, doc)
+
+    def update(
+        self, resource: JsonObject, *, expected_version: int | None, method: Method = "PUT"
+    ) -> tuple[ResourceVersion, bool]:
+        resource_type = resource["resourceType"]
+        resource_id = resource["id"]
+        latest = self._latest(resource_type, resource_id)
+        current = latest["v"] if latest is not None else None
+        if expected_version is not None and (current != expected_version or latest is None or latest["del"]):
+            raise VersionConflict(current)
+        version = (current or 0) + 1
+        doc = self._version_doc(resource_type, resource_id, version, _later_than(latest), resource, method)
+        self._write_version(resource_type, doc, current)
+        return _to_version(resource_type, doc), latest is None or bool(latest["del"])
+
+    def delete(
+        self, resource_type: str, resource_id: str, *, expected_version: int | None = None
+    ) -> ResourceVersion | None:
+        latest = self._latest(resource_type, resource_id)
+        if latest is None or latest["del"]:
+            if expected_version is not None:
+                raise VersionConflict(None if latest is None else latest["v"])
+            return None
+        if expected_version is not None and latest["v"] != expected_version:
+            raise VersionConflict(latest["v"])
+        version = latest["v"] + 1
+        doc = self._version_doc(resource_type, resource_id, version, _later_than(latest), None, "DELETE")
+        self._write_version(resource_type, doc, latest["v"])
+        return _to_version(resource_type, doc)
+
+    def _version_doc(
+        self,
+        resource_type: str,
+        resource_id: str,
+        version: int,
+        moment: datetime,
+        resource: JsonObject | None,
+        method: Method,
+    ) -> Document:
+        doc: Document = {
+            "_id": f"{resource_id}/{version}",
+            "id": resource_id,
+            "v": version,
+            "cur": True,
+            "ts": moment,
+            "del": resource is None,
+            "m": method,
+        }
+        if resource is not None:
+            stored = dict(resource)
+            stored["id"] = resource_id
+            meta = dict(stored.get("meta") or {})
+            meta["versionId"] = str(version)
+            meta["lastUpdated"] = format_instant(moment)
+            stored["meta"] = meta
+            doc["res"] = stored
+            doc["sp"] = dict(self._index_values(stored))
+        return doc
+
+    def _write_version(self, resource_type: str, doc: Document, previous: int | None) -> None:
+        collection = self._collections[resource_type]
+        try:
+            with self._transaction() as session:
+                collection.insert_one(doc, session=session)
+                if previous is not None:
+                    # update_many also repairs a 'cur' flag left behind by a crash on a standalone server.
+                    collection.update_many(
+                        {"id": doc["id"], "cur": True, "v": {"$lt": doc["v"]}},
+                        {"$set": {"cur": False}, "$unset": {"sp": ""}},
+                        session=session,
+                    )
+        except DuplicateKeyError:
+            raise VersionConflict(previous) from None
+        except OperationFailure as exc:
+            if exc.code == _WRITE_CONFLICT or exc.has_error_label("TransientTransactionError"):
+                raise VersionConflict(previous) from None
+            raise
+
+    @contextmanager
+    def _transaction(self) -> Iterator[ClientSession | None]:
+        if not self._connection.supports_transactions:
+            yield None
+            return
+        with self._connection.client.start_session() as session, session.start_transaction():
+            yield session
+
+    # -- history ------------------------------------------------------------------------------------------
+
+    def history(
+        self,
+        *,
+        resource_type: str | None,
+        resource_id: str | None,
+        since: datetime | None,
+        count: int,
+        cursor: HistoryCursor | None,
+    ) -> HistoryPage:
+        types = [resource_type] if resource_type else list(self._types)
+        base: Document = {}
+        if resource_id is not None:
+            base["id"] = resource_id
+        if since is not None:
+            base["ts"] = {"$gte": since}
+        gathered: list[tuple[datetime, str, str, Document]] = []
+        total = 0
+        for t in types:
+            collection = self._collections[t]
+            total += collection.count_documents(base)
+            if count == 0:
+                continue
+            query = dict(base)
+            if cursor is not None:
+                query = {"$and": [base, _after_cursor(t, cursor)]} if base else _after_cursor(t, cursor)
+            for doc in collection.find(query).sort([("ts", -1), ("_id", -1)]).limit(count + 1):
+                gathered.append((doc["ts"], t, doc["_id"], doc))
+        gathered.sort(key=lambda item: (item[0], item[1], item[2]), reverse=True)
+        page = gathered[:count]
+        next_cursor = None
+        if len(gathered) > count:
+            ts, t, key, _ = page[-1]
+            next_cursor = HistoryCursor(ts, t, key)
+        return HistoryPage([_to_version(t, doc) for _, t, _, doc in page], next_cursor, total)
+
+    # -- search support -----------------------------------------------------------------------------------
+
+    def find_current(
+        self,
+        resource_type: str,
+        query: Mapping[str, Any],
+        *,
+        sort: Sequence[tuple[str, int]] = (),
+        skip: int = 0,
+        limit: int = 0,
+    ) -> list[ResourceVersion]:
+        filter_ = {"cur": True, "del": False, **query}
+        cursor = self._collections[resource_type].find(filter_)
+        if sort:
+            cursor = cursor.sort(list(sort))
+        if skip:
+            cursor = cursor.skip(skip)
+        if limit:
+            cursor = cursor.limit(limit)
+        return [_to_version(resource_type, doc) for doc in cursor]
+
+    def count_current(self, resource_type: str, query: Mapping[str, Any]) -> int:
+        return self._collections[resource_type].count_documents({"cur": True, "del": False, **query})
+
+
+def _after_cursor(resource_type: str, cursor: HistoryCursor) -> Document:
+    # Entries strictly after the cursor in (ts desc, type desc, key desc) order.
+    if resource_type < cursor.resource_type:
+        return {"ts": {"$lte": cursor.last_updated}}
+    if resource_type > cursor.resource_type:
+        return {"ts": {"$lt": cursor.last_updated}}
+    return {
+        "$or": [
+            {"ts": {"$lt": cursor.last_updated}},
+            {"ts": cursor.last_updated, "_id": {"$lt": cursor.key}},
+        ]
+    }
+
+
+def _later_than(latest: Document | None) -> datetime:
+    # lastUpdated must grow with each version even if the clock does not.
+    moment = _now()
+    if latest is not None:
+        previous = _as_utc(latest["ts"])
+        if moment <= previous:
+            moment = previous + timedelta(milliseconds=1)
+    return moment
+
+
+def _as_utc(moment: datetime) -> datetime:
+    # pymongo hands back its own fixed-offset UTC tzinfo; email.utils and comparisons want datetime.UTC.
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _to_version(resource_type: str, doc: Document) -> ResourceVersion:
+    ts = _as_utc(doc["ts"])
+    return ResourceVersion(
+        resource_type=resource_type,
+        id=doc["id"],
+        version=doc["v"],
+        last_updated=ts,
+        deleted=doc["del"],
+        method=doc["m"],
+        resource=doc.get("res"),
+    )
+

@@ -1,0 +1,102 @@
+"""The storage interface: every resource version of every type, behind one protocol.
+
+Interactions talk only to `Repository`; `fhir_server.storage.mongo` implements it over pymongo. Versions
+are numbered 1, 2, 3… per resource; the repository assigns `meta.versionId` and `meta.lastUpdated` and keeps
+the rest of `meta` as the client sent it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+JsonObject = dict[str, Any]
+Method = Literal["POST", "PUT", "PATCH", "DELETE"]
+
+# Precomputed, normalized search values of a resource: {parameter name: [values]} (see fhir_server.search).
+IndexValues = Callable[[JsonObject], Mapping[str, Sequence[Any]]]
+
+
+@dataclass(frozen=True)
+class ResourceVersion:
+    resource_type: str
+    id: str
+    version: int
+    last_updated: datetime
+    deleted: bool
+    method: Method
+    resource: JsonObject | None  # None for a deletion
+
+    @property
+    def etag(self) -> str:
+        return f'W/"{self.version}"'
+
+    @property
+    def reference(self) -> str:
+        return f"{self.resource_type}/{self.id}"
+
+
+@dataclass(frozen=True)
+class HistoryCursor:
+    """Position after the last entry of a page: newest first, ties broken by type then storage key."""
+
+    last_updated: datetime
+    resource_type: str
+    key: str
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    entries: list[ResourceVersion]
+    next_cursor: HistoryCursor | None
+    total: int
+
+
+class VersionConflict(Exception):
+    """The resource changed since the version the caller expected (or another writer won the race)."""
+
+    def __init__(self, current_version: int | None) -> None:
+        super().__init__(f"current version is {current_version}")
+        self.current_version = current_version
+
+
+class Repository(Protocol):
+    def create(self, resource: JsonObject) -> ResourceVersion:
+        """Store a new resource under a server-assigned id."""
+        ...
+
+    def read(self, resource_type: str, resource_id: str) -> ResourceVersion | None:
+        """The latest version (possibly a deletion), or None if the id never existed."""
+        ...
+
+    def vread(self, resource_type: str, resource_id: str, version: int) -> ResourceVersion | None: ...
+
+    def update(
+        self, resource: JsonObject, *, expected_version: int | None, method: Method = "PUT"
+    ) -> tuple[ResourceVersion, bool]:
+        """Write a new version (creating the resource if absent when `expected_version` is None).
+
+        Returns the stored version and whether it was created. Raises VersionConflict when
+        `expected_version` is not the current version, or when a concurrent writer got there first.
+        """
+        ...
+
+    def delete(
+        self, resource_type: str, resource_id: str, *, expected_version: int | None = None
+    ) -> ResourceVersion | None:
+        """Record a deletion; None if there was nothing to delete (absent or already deleted)."""
+        ...
+
+    def history(
+        self,
+        *,
+        resource_type: str | None,
+        resource_id: str | None,
+        since: datetime | None,
+        count: int,
+        cursor: HistoryCursor | None,
+    ) -> HistoryPage: ...
+
+    def ensure_indexes(self) -> None: ...

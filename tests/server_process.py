@@ -1,0 +1,67 @@
+"""Starting the real server as a child process (python -m fhir_server serve) for tests and benches."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class RunningServer:
+    process: subprocess.Popen[bytes]
+    base_url: str  # ends in /fhir
+    data_dir: Path
+    log_path: Path
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_server(data_dir: Path, *extra: str, env: dict[str, str] | None = None) -> RunningServer:
+    port = free_port()
+    log_path = data_dir.parent / f"{data_dir.name}-server-{port}.log"
+    log = log_path.open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fhir_server", "serve", "--host", "127.0.0.1", "--port", str(port),
+         "--data-dir", str(data_dir), *extra],
+        stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT, env={**os.environ, **(env or {})},
+    )
+    base = f"http://127.0.0.1:{port}/fhir"
+    deadline = time.monotonic() + 60
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}: {log_path.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{base}/metadata", timeout=1).status_code == 200:
+                return RunningServer(process, base, data_dir, log_path)
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"server did not start: {log_path.read_text()[-3000:]}")
+        time.sleep(0.1)
+
+
