@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -49,10 +50,19 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             print(f"embedded database under {settings.data_dir.resolve()} ({connection.embedded.uri})")  # type: ignore[union-attr]
         print(f"FHIR base: http://{settings.host}:{settings.port}/fhir")
         app = create_app(settings, connection)
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False)
+        # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into an exit through `finally`
+        # so the embedded database is stopped cleanly and the data dir released.
+        signal.signal(signal.SIGTERM, _exit_on_signal)
+        uvicorn.run(
+            app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False
+        )
     finally:
         connection.close()
     return 0
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
@@ -95,7 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=os.environ.get("FHIR_LOG_LEVEL", "info").upper(), format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("FHIR_LOG_LEVEL", "info").upper(), format="%(levelname)s %(name)s: %(message)s"
+    )
     try:
         settings = _settings(args)
     except ValidationError as exc:

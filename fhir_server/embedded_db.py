@@ -122,14 +122,29 @@ def _start_owned(data_dir: Path, role: Role, lock: IO[str], timeout: float) -> E
     storage.mkdir(exist_ok=True)
     log = (data_dir / LOG_FILE).open("ab")
     command = [
-        executable, "--host", "127.0.0.1", "--port", str(port),
-        "--storage-path", str(storage), "--log-level", "WARNING",
+        executable,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--storage-path",
+        str(storage),
+        "--log-level",
+        "WARNING",
+        # Measured: without it a committed *transaction* is lost on kill -9 even with j:true
+        # (single writes are not); with it, a transactional update costs about 20 % more.
+        "--sync-on-commit",
         # A fresh temp config dir keeps a stray ./secantusd.toml from changing our database.
-        "--config", str(_write_config(data_dir)),
+        "--config",
+        str(_write_config(data_dir)),
     ]
     process = subprocess.Popen(
-        command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        preexec_fn=_die_with_parent, cwd=data_dir,
+        command,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=_die_with_parent,
+        cwd=data_dir,
     )
     log.close()
     uri = f"mongodb://127.0.0.1:{port}/?retryWrites=false&directConnection=true"
@@ -200,8 +215,7 @@ def _wait_until_ready(uri: str, process: subprocess.Popen[bytes], data_dir: Path
         while True:
             if process.poll() is not None:
                 raise EmbeddedDatabaseError(
-                    f"the embedded database exited with code {process.returncode}; "
-                    f"see {data_dir / LOG_FILE}"
+                    f"the embedded database exited with code {process.returncode}; see {data_dir / LOG_FILE}"
                 )
             try:
                 client.admin.command("ping")

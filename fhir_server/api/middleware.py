@@ -55,10 +55,15 @@ class BodySizeLimit:
             f"The request body exceeds the limit of {self.max_bytes} bytes (FHIR_MAX_BODY_BYTES)",
         )
         body = orjson.dumps(error.outcome())
-        await send({
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [(b"content-type", b"application/fhir+json; charset=utf-8"),
-                        (b"content-length", str(len(body)).encode()), (b"connection", b"close")],
-        })
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/fhir+json; charset=utf-8"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})

@@ -35,8 +35,11 @@ def metadata(services: ServicesDep, ctx: ContextDep) -> Response:
 def system_history(request: Request, services: ServicesDep, ctx: ContextDep) -> Response:
     settings = services.settings
     return history.history(
-        services.repository, ctx, dict(request.query_params),
-        default_count=settings.default_page_size, max_count=settings.max_page_size,
+        services.repository,
+        ctx,
+        dict(request.query_params),
+        default_count=settings.default_page_size,
+        max_count=settings.max_page_size,
     )
 
 
@@ -52,8 +55,12 @@ async def create_resource(
 def type_history(resource_type: str, request: Request, services: ServicesDep, ctx: ContextDep) -> Response:
     settings = services.settings
     return history.history(
-        services.repository, ctx, dict(request.query_params), resource_type=resource_type,
-        default_count=settings.default_page_size, max_count=settings.max_page_size,
+        services.repository,
+        ctx,
+        dict(request.query_params),
+        resource_type=resource_type,
+        default_count=settings.default_page_size,
+        max_count=settings.max_page_size,
     )
 
 
@@ -67,8 +74,12 @@ def read_resource(
     if_modified_since: OptionalHeader = None,
 ) -> Response:
     return read.read(
-        repository, ctx, resource_type, resource_id,
-        if_none_match=if_none_match, if_modified_since=if_modified_since,
+        repository,
+        ctx,
+        resource_type,
+        resource_id,
+        if_none_match=if_none_match,
+        if_modified_since=if_modified_since,
     )
 
 
@@ -83,7 +94,13 @@ async def update_resource(
 ) -> Response:
     body = await _body(request)
     return await _in_thread(
-        update.update, services.repository, ctx, services.rules, resource_type, resource_id, body,
+        update.update,
+        services.repository,
+        ctx,
+        services.rules,
+        resource_type,
+        resource_id,
+        body,
         if_match=if_match,
     )
 
@@ -99,14 +116,23 @@ async def patch_resource(
 ) -> Response:
     body = await _body(request, patch_body=True)
     return await _in_thread(
-        patch.patch, services.repository, ctx, services.rules, resource_type, resource_id, body,
+        patch.patch,
+        services.repository,
+        ctx,
+        services.rules,
+        resource_type,
+        resource_id,
+        body,
         if_match=if_match,
     )
 
 
 @router.delete("/{resource_type}/{resource_id}")
 def delete_resource(
-    resource_type: str, resource_id: str, repository: RepositoryDep, ctx: ContextDep,
+    resource_type: str,
+    resource_id: str,
+    repository: RepositoryDep,
+    ctx: ContextDep,
     if_match: OptionalHeader = None,
 ) -> Response:
     return delete.delete(repository, ctx, resource_type, resource_id, if_match=if_match)
@@ -118,8 +144,13 @@ def instance_history(
 ) -> Response:
     settings = services.settings
     return history.history(
-        services.repository, ctx, dict(request.query_params), resource_type=resource_type,
-        resource_id=resource_id, default_count=settings.default_page_size, max_count=settings.max_page_size,
+        services.repository,
+        ctx,
+        dict(request.query_params),
+        resource_type=resource_type,
+        resource_id=resource_id,
+        default_count=settings.default_page_size,
+        max_count=settings.max_page_size,
     )
 
 

@@ -68,11 +68,13 @@ def capability_statement(caps: Capabilities, base_url: str) -> dict[str, Any]:
             entry["operation"] = caps.type_operations[resource_type]
         resources.append(entry)
     for resource_type in caps.read_only_types:
-        resources.append({
-            "type": resource_type,
-            "interaction": [{"code": "read"}, {"code": "search-type"}],
-            "operation": list(caps.type_operations.get(resource_type, [])),
-        })
+        resources.append(
+            {
+                "type": resource_type,
+                "interaction": [{"code": "read"}, {"code": "search-type"}],
+                "operation": list(caps.type_operations.get(resource_type, [])),
+            }
+        )
     rest: dict[str, Any] = {
         "mode": "server",
         "documentation": "JSON only (application/fhir+json). " + delete.POLICY,

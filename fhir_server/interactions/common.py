@@ -35,7 +35,9 @@ def parse_version_etag(header: str, name: str = "If-Match") -> int:
 
 def parse_version_id(version_id: str) -> int:
     if not version_id.isdigit() or len(version_id) > 18:
-        raise FhirError(Problem.NOT_FOUND, f"Version '{version_id[:40]}' does not exist (versions are 1, 2, 3…)")
+        raise FhirError(
+            Problem.NOT_FOUND, f"Version '{version_id[:40]}' does not exist (versions are 1, 2, 3…)"
+        )
     return int(version_id)
 
 

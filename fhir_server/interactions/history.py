@@ -55,9 +55,19 @@ def history(
     params = {"_count": str(count)}
     if "_since" in query:
         params["_since"] = query["_since"]
-    links = [{"relation": "self", "url": _url(ctx, path, {**params, **({"_page": query["_page"]} if cursor else {})})}]
+    links = [
+        {
+            "relation": "self",
+            "url": _url(ctx, path, {**params, **({"_page": query["_page"]} if cursor else {})}),
+        }
+    ]
     if page.next_cursor is not None:
-        links.append({"relation": "next", "url": _url(ctx, path, {**params, "_page": _encode_cursor(page.next_cursor)})})
+        links.append(
+            {
+                "relation": "next",
+                "url": _url(ctx, path, {**params, "_page": _encode_cursor(page.next_cursor)}),
+            }
+        )
     bundle = {
         "resourceType": "Bundle",
         "type": "history",
@@ -99,4 +109,6 @@ def _decode_cursor(token: str) -> HistoryCursor:
         moment, resource_type, key = orjson.loads(raw)
         return HistoryCursor(datetime.fromisoformat(moment), str(resource_type), str(key))
     except (ValueError, TypeError, orjson.JSONDecodeError):
-        raise FhirError(Problem.INVALID, "Invalid _page token: use the next link of the previous page", ["_page"]) from None
+        raise FhirError(
+            Problem.INVALID, "Invalid _page token: use the next link of the previous page", ["_page"]
+        ) from None

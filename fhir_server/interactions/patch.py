@@ -50,7 +50,9 @@ def patch(
             resource, warnings = rules.validate(patched)
         except FhirError as exc:
             raise FhirError(
-                Problem.UNPROCESSABLE, f"The patched resource is invalid: {exc.diagnostics}", exc.expression,
+                Problem.UNPROCESSABLE,
+                f"The patched resource is invalid: {exc.diagnostics}",
+                exc.expression,
                 extra_issues=exc.extra_issues,
             ) from None
         try:
@@ -60,7 +62,9 @@ def patch(
                 raise conflict(resource_type, resource_id, expected, exc.current_version) from None
             continue
         return resource_response(
-            ctx, version, outcome_message=f"Patched {version.reference} to version {version.version}",
+            ctx,
+            version,
+            outcome_message=f"Patched {version.reference} to version {version.version}",
             warnings=warnings,
         )
     raise FhirError(Problem.CONFLICT, f"{resource_type}/{resource_id} is being changed by others; retry")

@@ -36,7 +36,11 @@ def read(
             since = parsedate_to_datetime(if_modified_since)
         except (TypeError, ValueError):
             since = None
-        if since is not None and since.tzinfo is not None and version.last_updated.replace(microsecond=0) <= since:
+        if (
+            since is not None
+            and since.tzinfo is not None
+            and version.last_updated.replace(microsecond=0) <= since
+        ):
             return Response(status_code=304, headers=headers)
     return FhirJSONResponse(version.resource, 200, headers, ctx.pretty)
 

@@ -96,7 +96,9 @@ class MongoRepository:
         doc = self._collections[resource_type].find_one({"_id": f"{resource_id}/{version}"})
         return None if doc is None else _to_version(resource_type, doc)
 
-    def _latest(self, resource_type: str, resource_id: str, session: ClientSession | None = None) -> Document | None:
+    def _latest(
+        self, resource_type: str, resource_id: str, session: ClientSession | None = None
+    ) -> Document | None:
         return self._collections[resource_type].find_one(
             {"id": resource_id}, sort=[("v", -1)], session=session
         )
@@ -192,7 +194,12 @@ class MongoRepository:
         if not self._connection.supports_transactions:
             yield None
             return
-        with self._connection.client.start_session() as session, session.start_transaction():
+        # The transaction's write concern must be the journaled one; the default is the client's.
+        write_concern = self._connection.db.write_concern
+        with (
+            self._connection.client.start_session() as session,
+            session.start_transaction(write_concern=write_concern),
+        ):
             yield session
 
     # -- history ------------------------------------------------------------------------------------------
@@ -297,4 +304,3 @@ def _to_version(resource_type: str, doc: Document) -> ResourceVersion:
         method=doc["m"],
         resource=doc.get("res"),
     )
-
