@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from terminology.local import LocalTerminology
 
 from fhir_server import __version__
 from fhir_server.api import error_handlers
 from fhir_server.api.middleware import BodySizeLimit
 from fhir_server.api.routes import router as fhir_router
 from fhir_server.api.routes_search import router as search_router
+from fhir_server.api.routes_terminology import router as terminology_router
 from fhir_server.api.services import Services
 from fhir_server.db import DatabaseConnection, connect
+from fhir_server.bindings import binding_checker
+from fhir_server.interactions import terminology_operations, validate
 from fhir_server.interactions.capabilities import Capabilities
 from fhir_server.interactions.common import WriteRules
 from fhir_server.resource_types import MODELS
@@ -30,12 +35,20 @@ def build_services(settings: Settings, connection: DatabaseConnection) -> Servic
         connection, list(MODELS), search_index.index_values, search_index.index_models
     )
     repository.ensure_indexes()
+    terminology = LocalTerminology()
+    operations: dict[str, list[Mapping[str, Any]]] = {t: [validate.CAPABILITY] for t in MODELS}
+    operations.update(terminology_operations.capability_operations())
     return Services(
         settings=settings,
         connection=connection,
         repository=repository,
-        rules=WriteRules(),
-        capabilities=Capabilities(),
+        rules=WriteRules(checkers=(binding_checker(terminology),)),
+        capabilities=Capabilities(
+            type_operations=operations,
+            read_only_types=terminology_operations.READ_ONLY_TYPES,
+            read_only_search_parameters=terminology_operations.SEARCH_PARAMETER_TYPES,
+        ),
+        terminology=terminology,
     )
 
 
@@ -63,6 +76,7 @@ def create_app(settings: Settings, connection: DatabaseConnection | None = None)
     )
     error_handlers.install(app)
     # Search routes first: GET /fhir/{type} and POST /fhir/{type}/_search must win over instance routes.
+    app.include_router(terminology_router)
     app.include_router(search_router)
     app.include_router(fhir_router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from terminology.service import TerminologyService
 
 from fhir_server.api.context import RequestContext, build_context
 from fhir_server.db import DatabaseConnection
@@ -22,6 +23,7 @@ class Services:
     repository: MongoRepository
     rules: WriteRules
     capabilities: Capabilities
+    terminology: TerminologyService
 
 
 async def _services(request: Request) -> Services:

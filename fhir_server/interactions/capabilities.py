@@ -38,6 +38,7 @@ class Capabilities:
     system_operations: list[Mapping[str, Any]] = field(default_factory=list)
     type_operations: Mapping[str, list[Mapping[str, Any]]] = field(default_factory=dict)
     read_only_types: Sequence[str] = ()
+    read_only_search_parameters: Sequence[tuple[str, str]] = ()
     security: Mapping[str, Any] | None = None
     system_interactions: list[str] = field(default_factory=lambda: [history.CAPABILITY_SYSTEM])
 
@@ -68,13 +69,15 @@ def capability_statement(caps: Capabilities, base_url: str) -> dict[str, Any]:
             entry["operation"] = caps.type_operations[resource_type]
         resources.append(entry)
     for resource_type in caps.read_only_types:
-        resources.append(
-            {
-                "type": resource_type,
-                "interaction": [{"code": "read"}, {"code": "search-type"}],
-                "operation": list(caps.type_operations.get(resource_type, [])),
-            }
-        )
+        read_only: dict[str, Any] = {
+            "type": resource_type,
+            "documentation": "Read-only: ships with the server's terminology.",
+            "interaction": [{"code": "read"}, {"code": "search-type"}],
+            "searchParam": [{"name": name, "type": kind} for name, kind in caps.read_only_search_parameters],
+        }
+        if caps.type_operations.get(resource_type):
+            read_only["operation"] = list(caps.type_operations[resource_type])
+        resources.append(read_only)
     rest: dict[str, Any] = {
         "mode": "server",
         "documentation": "JSON only (application/fhir+json). " + delete.POLICY,

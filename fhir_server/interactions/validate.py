@@ -1,0 +1,47 @@
+"""$validate on every stored resource type (https://hl7.org/fhir/R4/resource-operation-validate.html).
+
+Runs exactly the checks of a write (structure, JSON types, id, terminology bindings) and stores nothing.
+As the spec says, the answer is 200 with an OperationOutcome whether or not the resource is valid; only a
+request that cannot be understood at all (no resource to validate) is a 400.
+"""
+
+from __future__ import annotations
+
+from starlette.responses import Response
+
+from fhir_server.api.context import RequestContext
+from fhir_server.api.responses import FhirJSONResponse
+from fhir_server.errors import FhirError, Issue, Problem, operation_outcome
+from fhir_server.interactions.common import WriteRules
+from fhir_server.resource_types import require_type
+from fhir_server.validation import check_resource_shape, parse_json
+
+CAPABILITY = {"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"}
+
+
+def validate(
+    ctx: RequestContext, rules: WriteRules, resource_type: str, body: bytes, resource_id: str | None = None
+) -> Response:
+    require_type(resource_type)
+    data = parse_json(body)
+    if isinstance(data, dict) and data.get("resourceType") == "Parameters":
+        data = next(
+            (p.get("resource") for p in data.get("parameter", []) if p.get("name") == "resource"), None
+        )
+        if data is None:
+            raise FhirError(
+                Problem.REQUIRED, "$validate needs a 'resource' parameter", ["Parameters.parameter"]
+            )
+    try:
+        resource = check_resource_shape(data, resource_type)
+        if resource_id is not None and resource.get("id") not in (None, resource_id):
+            raise FhirError(
+                Problem.INVALID,
+                f"The id in the body differs from the URL ({resource_id!r})",
+                [f"{resource_type}.id"],
+            )
+        _, warnings = rules.validate(resource)
+    except FhirError as exc:
+        return FhirJSONResponse(exc.outcome(), pretty=ctx.pretty)
+    issues = [Issue("information", "informational", f"The {resource_type} is valid"), *warnings]
+    return FhirJSONResponse(operation_outcome(issues), pretty=ctx.pretty)
