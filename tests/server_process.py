@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,9 +44,23 @@ def start_server(data_dir: Path, *extra: str, env: dict[str, str] | None = None)
     log_path = data_dir.parent / f"{data_dir.name}-server-{port}.log"
     log = log_path.open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "fhir_server", "serve", "--host", "127.0.0.1", "--port", str(port),
-         "--data-dir", str(data_dir), *extra],
-        stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT, env={**os.environ, **(env or {})},
+        [
+            sys.executable,
+            "-m",
+            "fhir_server",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data_dir),
+            *extra,
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=REPO_ROOT,
+        env={**os.environ, **(env or {})},
     )
     base = f"http://127.0.0.1:{port}/fhir"
     deadline = time.monotonic() + 60
@@ -63,5 +76,3 @@ def start_server(data_dir: Path, *extra: str, env: dict[str, str] | None = None)
             process.kill()
             raise RuntimeError(f"server did not start: {log_path.read_text()[-3000:]}")
         time.sleep(0.1)
-
-
