@@ -14,6 +14,7 @@ from fhir_server import __version__
 from fhir_server.api import error_handlers
 from fhir_server.api.middleware import BodySizeLimit
 from fhir_server.api.routes import router as fhir_router
+from fhir_server.api.routes_bundle import router as bundle_router
 from fhir_server.api.routes_search import router as search_router
 from fhir_server.api.routes_terminology import router as terminology_router
 from fhir_server.api.services import Services
@@ -76,6 +77,7 @@ def create_app(settings: Settings, connection: DatabaseConnection | None = None)
     )
     error_handlers.install(app)
     # Search routes first: GET /fhir/{type} and POST /fhir/{type}/_search must win over instance routes.
+    app.include_router(bundle_router)
     app.include_router(terminology_router)
     app.include_router(search_router)
     app.include_router(fhir_router)

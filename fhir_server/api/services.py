@@ -10,6 +10,7 @@ from terminology.service import TerminologyService
 
 from fhir_server.api.context import RequestContext, build_context
 from fhir_server.db import DatabaseConnection
+from fhir_server.interactions.bundle import FindIds
 from fhir_server.interactions.capabilities import Capabilities
 from fhir_server.interactions.common import WriteRules
 from fhir_server.settings import Settings
@@ -24,6 +25,8 @@ class Services:
     rules: WriteRules
     capabilities: Capabilities
     terminology: TerminologyService
+    # Set when search is wired in: ids matching `Type?query`, for conditional references in bundles.
+    find_ids: FindIds | None = None
 
 
 async def _services(request: Request) -> Services:

@@ -40,7 +40,9 @@ class Capabilities:
     read_only_types: Sequence[str] = ()
     read_only_search_parameters: Sequence[tuple[str, str]] = ()
     security: Mapping[str, Any] | None = None
-    system_interactions: list[str] = field(default_factory=lambda: [history.CAPABILITY_SYSTEM])
+    system_interactions: list[str] = field(
+        default_factory=lambda: [history.CAPABILITY_SYSTEM, "batch", "transaction"]
+    )
 
 
 def capability_statement(caps: Capabilities, base_url: str) -> dict[str, Any]:

@@ -19,6 +19,7 @@ is idempotent and re-run by the next write, and reads always pick the highest ve
 
 from __future__ import annotations
 
+import copy
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -68,6 +69,7 @@ class MongoRepository:
         self._types = tuple(resource_types)
         self._index_values = index_values
         self._index_models = index_models
+        self._session: ClientSession | None = None
         self._collections: dict[str, Collection[Document]] = {
             t: connection.db.get_collection(t) for t in self._types
         }
@@ -93,23 +95,26 @@ class MongoRepository:
         return None if doc is None else _to_version(resource_type, doc)
 
     def vread(self, resource_type: str, resource_id: str, version: int) -> ResourceVersion | None:
-        doc = self._collections[resource_type].find_one({"_id": f"{resource_id}/{version}"})
+        doc = self._collections[resource_type].find_one(
+            {"_id": f"{resource_id}/{version}"}, session=self._session
+        )
         return None if doc is None else _to_version(resource_type, doc)
 
     def _latest(
         self, resource_type: str, resource_id: str, session: ClientSession | None = None
     ) -> Document | None:
         return self._collections[resource_type].find_one(
-            {"id": resource_id}, sort=[("v", -1)], session=session
+            {"id": resource_id}, sort=[("v", -1)], session=session or self._session
         )
 
     # -- writes -------------------------------------------------------------------------------------------
 
-    def create(self, resource: JsonObject) -> ResourceVersion:
+    def create(self, resource: JsonObject, resource_id: str | None = None) -> ResourceVersion:
+        """`resource_id` is for ids the server itself chose beforehand (transaction bundles)."""
         resource_type = resource["resourceType"]
-        resource_id = str(uuid.uuid4())
+        resource_id = resource_id or str(uuid.uuid4())
         doc = self._version_doc(resource_type, resource_id, 1, _now(), resource, "POST")
-        self._collections[resource_type].insert_one(doc)
+        self._collections[resource_type].insert_one(doc, session=self._session)
         return _to_version(resource_type, doc)
 
     def update(
@@ -190,7 +195,27 @@ class MongoRepository:
             raise
 
     @contextmanager
+    def transaction(self) -> Iterator[MongoRepository]:
+        """A repository whose reads and writes all belong to one multi-document transaction."""
+        if not self._connection.supports_transactions:
+            raise TransactionsUnsupported(
+                "This MongoDB deployment does not support transactions: use a replica set (or the embedded "
+                "database) for transaction bundles"
+            )
+        write_concern = self._connection.db.write_concern
+        with (
+            self._connection.client.start_session() as session,
+            session.start_transaction(write_concern=write_concern),
+        ):
+            bound = copy.copy(self)
+            bound._session = session
+            yield bound
+
+    @contextmanager
     def _transaction(self) -> Iterator[ClientSession | None]:
+        if self._session is not None:
+            yield self._session  # already inside a bundle's transaction
+            return
         if not self._connection.supports_transactions:
             yield None
             return
@@ -223,13 +248,15 @@ class MongoRepository:
         total = 0
         for t in types:
             collection = self._collections[t]
-            total += collection.count_documents(base)
+            total += collection.count_documents(base, session=self._session)
             if count == 0:
                 continue
             query = dict(base)
             if cursor is not None:
                 query = {"$and": [base, _after_cursor(t, cursor)]} if base else _after_cursor(t, cursor)
-            for doc in collection.find(query).sort([("ts", -1), ("_id", -1)]).limit(count + 1):
+            for doc in (
+                collection.find(query, session=self._session).sort([("ts", -1), ("_id", -1)]).limit(count + 1)
+            ):
                 gathered.append((doc["ts"], t, doc["_id"], doc))
         gathered.sort(key=lambda item: (item[0], item[1], item[2]), reverse=True)
         page = gathered[:count]
@@ -251,7 +278,7 @@ class MongoRepository:
         limit: int = 0,
     ) -> list[ResourceVersion]:
         filter_ = {"cur": True, "del": False, **query}
-        cursor = self._collections[resource_type].find(filter_)
+        cursor = self._collections[resource_type].find(filter_, session=self._session)
         if sort:
             cursor = cursor.sort(list(sort))
         if skip:
@@ -261,7 +288,13 @@ class MongoRepository:
         return [_to_version(resource_type, doc) for doc in cursor]
 
     def count_current(self, resource_type: str, query: Mapping[str, Any]) -> int:
-        return self._collections[resource_type].count_documents({"cur": True, "del": False, **query})
+        return self._collections[resource_type].count_documents(
+            {"cur": True, "del": False, **query}, session=self._session
+        )
+
+
+class TransactionsUnsupported(RuntimeError):
+    """The database is a standalone server: multi-document transactions are not available."""
 
 
 def _after_cursor(resource_type: str, cursor: HistoryCursor) -> Document:

@@ -63,8 +63,8 @@ class VersionConflict(Exception):
 
 
 class Repository(Protocol):
-    def create(self, resource: JsonObject) -> ResourceVersion:
-        """Store a new resource under a server-assigned id."""
+    def create(self, resource: JsonObject, resource_id: str | None = None) -> ResourceVersion:
+        """Store a new resource under a server-assigned id (or one the server chose beforehand)."""
         ...
 
     def read(self, resource_type: str, resource_id: str) -> ResourceVersion | None:

@@ -1,0 +1,343 @@
+"""batch and transaction: POST [base] with a Bundle (https://hl7.org/fhir/R4/http.html#transaction).
+
+A transaction runs in one MongoDB multi-document transaction: all entries apply or none. Entries are
+processed in the spec's order (DELETE, POST, PUT/PATCH, GET/HEAD) and answered in the request's order.
+`urn:uuid:` fullUrls of POSTed resources get server ids before anything is written, and every reference to
+them is rewritten; conditional references (`Patient?identifier=…`) must match exactly one resource.
+Batch entries succeed or fail one by one, each failure answered by its own OperationOutcome.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+from starlette.responses import Response
+
+from fhir_server.api.context import RequestContext
+from fhir_server.api.responses import FhirJSONResponse
+from fhir_server.errors import FhirError, Problem
+from fhir_server.interactions import delete, history, patch, read, update, vread
+from fhir_server.interactions.common import WriteRules
+from fhir_server.resource_types import MODELS, require_type
+from fhir_server.storage.mongo import MongoRepository, TransactionsUnsupported, format_instant
+from fhir_server.storage.repository import ResourceVersion
+from fhir_server.validation import check_resource_shape, parse_json
+
+CAPABILITY_BATCH = "batch"
+CAPABILITY_TRANSACTION = "transaction"
+
+# Finds the ids matching a search, for conditional references and ifNoneExist: (repository, type, query).
+FindIds = Callable[[MongoRepository, str, str], list[str]]
+
+_ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
+
+
+@dataclass
+class _Entry:
+    index: int
+    method: str
+    url: str
+    resource: dict[str, Any] | None
+    full_url: str | None
+    if_match: str | None
+    if_none_exist: str | None
+    assigned: str | None = None  # "Type/id" chosen for a POST before anything is written
+
+
+def process(
+    repository: MongoRepository,
+    ctx: RequestContext,
+    rules: WriteRules,
+    body: bytes,
+    *,
+    find_ids: FindIds | None,
+    default_count: int,
+    max_count: int,
+) -> Response:
+    bundle = parse_json(body)
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+        raise FhirError(
+            Problem.INVALID, "POST [base] takes a Bundle of type batch or transaction", ["Bundle"]
+        )
+    kind = bundle.get("type")
+    if kind not in ("batch", "transaction"):
+        raise FhirError(
+            Problem.INVALID, f"Bundle.type must be batch or transaction, not {kind!r}", ["Bundle.type"]
+        )
+    entries = [_parse_entry(i, e) for i, e in enumerate(_entries(bundle))]
+    runner = _Runner(ctx, rules, find_ids, default_count, max_count)
+    if kind == "batch":
+        results = [runner.run_isolated(repository, e) for e in entries]
+        return _response_bundle(ctx, "batch-response", results)
+    try:
+        with repository.transaction() as tx:
+            runner.prepare_transaction(tx, entries)
+            results_by_index = {
+                e.index: runner.run(tx, e) for e in sorted(entries, key=lambda e: _ORDER[e.method])
+            }
+    except TransactionsUnsupported as exc:
+        raise FhirError(Problem.NOT_SUPPORTED, str(exc)) from None
+    return _response_bundle(ctx, "transaction-response", [results_by_index[e.index] for e in entries])
+
+
+def _entries(bundle: dict[str, Any]) -> list[Any]:
+    entries = bundle.get("entry", [])
+    if not isinstance(entries, list):
+        raise FhirError(Problem.STRUCTURE, "Bundle.entry must be an array", ["Bundle.entry"])
+    return entries
+
+
+def _parse_entry(index: int, raw: Any) -> _Entry:
+    where = f"Bundle.entry[{index}]"
+    if not isinstance(raw, dict) or not isinstance(raw.get("request"), dict):
+        raise FhirError(Problem.REQUIRED, f"{where} needs a request", [f"{where}.request"])
+    request = raw["request"]
+    method = str(request.get("method", "")).upper()
+    if method not in _ORDER:
+        raise FhirError(
+            Problem.VALUE, f"{where}: unsupported request.method {method!r}", [f"{where}.request.method"]
+        )
+    url = request.get("url")
+    if not isinstance(url, str) or not url:
+        raise FhirError(Problem.REQUIRED, f"{where} needs request.url", [f"{where}.request.url"])
+    resource = raw.get("resource")
+    if method in ("POST", "PUT") and not isinstance(resource, dict):
+        raise FhirError(Problem.REQUIRED, f"{where}: {method} needs a resource", [f"{where}.resource"])
+    return _Entry(
+        index, method, url, resource, raw.get("fullUrl"), request.get("ifMatch"), request.get("ifNoneExist")
+    )
+
+
+class _Runner:
+    def __init__(
+        self,
+        ctx: RequestContext,
+        rules: WriteRules,
+        find_ids: FindIds | None,
+        default_count: int,
+        max_count: int,
+    ) -> None:
+        self.ctx = ctx
+        self.rules = rules
+        self.find_ids = find_ids
+        self.default_count = default_count
+        self.max_count = max_count
+        self.references: dict[str, str] = {}
+
+    # -- transaction preparation -----------------------------------------------------------------------
+
+    def prepare_transaction(self, repository: MongoRepository, entries: list[_Entry]) -> None:
+        for e in entries:
+            path, _ = self._split(e)
+            if e.method == "POST":
+                e.assigned = f"{path}/{uuid.uuid4()}"
+                if e.full_url:
+                    self.references[e.full_url] = e.assigned
+            elif e.method == "PUT" and e.full_url and "?" not in e.url:
+                self.references[e.full_url] = path
+        for e in entries:
+            if e.resource is not None:
+                e.resource = self._rewrite(repository, e, e.resource)
+
+    def _rewrite(self, repository: MongoRepository, entry: _Entry, value: Any) -> Any:
+        if isinstance(value, dict):
+            out = {}
+            for key, item in value.items():
+                if key == "reference" and isinstance(item, str):
+                    out[key] = self._resolve_reference(repository, entry, item)
+                else:
+                    out[key] = self._rewrite(repository, entry, item)
+            return out
+        if isinstance(value, list):
+            return [self._rewrite(repository, entry, v) for v in value]
+        return value
+
+    def _resolve_reference(self, repository: MongoRepository, entry: _Entry, reference: str) -> str:
+        if reference in self.references:
+            return self.references[reference]
+        if reference.startswith("urn:uuid:"):
+            raise FhirError(
+                Problem.NOT_FOUND,
+                f"Bundle.entry[{entry.index}]: reference {reference} matches no fullUrl in the transaction",
+                [f"Bundle.entry[{entry.index}].resource"],
+            )
+        resource_type, _, query = reference.partition("?")
+        if query and resource_type in MODELS:
+            ids = self._find(repository, entry, resource_type, query)
+            if len(ids) != 1:
+                raise FhirError(
+                    Problem.PRECONDITION_FAILED,
+                    f"Bundle.entry[{entry.index}]: conditional reference {reference} matched {len(ids)} resources "
+                    "(exactly one required)",
+                    [f"Bundle.entry[{entry.index}].resource"],
+                )
+            self.references[reference] = f"{resource_type}/{ids[0]}"
+            return self.references[reference]
+        return reference
+
+    def _find(self, repository: MongoRepository, entry: _Entry, resource_type: str, query: str) -> list[str]:
+        if self.find_ids is None:
+            raise FhirError(
+                Problem.NOT_SUPPORTED,
+                f"Bundle.entry[{entry.index}]: conditional matching needs search, which is not enabled",
+            )
+        return self.find_ids(repository, resource_type, query)
+
+    # -- running entries --------------------------------------------------------------------------------
+
+    def run_isolated(self, repository: MongoRepository, entry: _Entry) -> dict[str, Any]:
+        try:
+            if entry.method == "POST":
+                entry.assigned = f"{self._split(entry)[0]}/{uuid.uuid4()}"
+            return self.run(repository, entry)
+        except FhirError as exc:
+            return {"response": {"status": _status(exc.status), "outcome": exc.outcome()}}
+
+    def run(self, repository: MongoRepository, entry: _Entry) -> dict[str, Any]:
+        try:
+            return self._run(repository, entry)
+        except FhirError as exc:
+            where = f"Bundle.entry[{entry.index}]"
+            raise FhirError(
+                exc.problem,
+                f"{where}: {exc.diagnostics}",
+                [f"{where}.{e}" for e in exc.expression] or [where],
+                extra_issues=exc.extra_issues,
+                headers=exc.headers,
+            ) from None
+
+    def _run(self, repository: MongoRepository, entry: _Entry) -> dict[str, Any]:
+        path, query = self._split(entry)
+        parts = path.split("/")
+        resource_type = parts[0]
+        body = orjson.dumps(entry.resource) if entry.resource is not None else b""
+        if entry.method == "POST" and len(parts) == 1:
+            return self._create(repository, entry, resource_type, query)
+        if entry.method == "PUT" and len(parts) == 2:
+            return _from_response(
+                update.update(
+                    repository, self.ctx, self.rules, resource_type, parts[1], body, if_match=entry.if_match
+                )
+            )
+        if entry.method == "PATCH" and len(parts) == 2:
+            return _from_response(
+                patch.patch(
+                    repository, self.ctx, self.rules, resource_type, parts[1], body, if_match=entry.if_match
+                )
+            )
+        if entry.method == "DELETE" and len(parts) == 2:
+            return _from_response(
+                delete.delete(repository, self.ctx, resource_type, parts[1], if_match=entry.if_match)
+            )
+        if entry.method in ("GET", "HEAD"):
+            return self._get(repository, parts, query)
+        raise FhirError(Problem.NOT_SUPPORTED, f"{entry.method} {entry.url} is not supported in a bundle")
+
+    def _create(
+        self, repository: MongoRepository, entry: _Entry, resource_type: str, query: str
+    ) -> dict[str, Any]:
+        require_type(resource_type)
+        if query:
+            raise FhirError(Problem.INVALID, "POST url takes no query; use ifNoneExist", ["request.url"])
+        if entry.if_none_exist:
+            ids = self._find(
+                repository, entry, resource_type, entry.if_none_exist.partition("?")[2] or entry.if_none_exist
+            )
+            if len(ids) > 1:
+                raise FhirError(Problem.PRECONDITION_FAILED, f"ifNoneExist matched {len(ids)} resources")
+            if ids:
+                existing = repository.read(resource_type, ids[0])
+                assert existing is not None
+                if entry.full_url:
+                    self.references[entry.full_url] = existing.reference
+                return _from_version(self.ctx, existing, "200 OK")
+        data = check_resource_shape(entry.resource, resource_type)
+        data.pop("id", None)
+        resource, _ = self.rules.validate(data)
+        assert entry.assigned is not None
+        version = repository.create(resource, entry.assigned.split("/", 1)[1])
+        return _from_version(self.ctx, version, "201 Created", location=True)
+
+    def _get(self, repository: MongoRepository, parts: list[str], query: str) -> dict[str, Any]:
+        params = dict(parse_qsl(query))
+        if len(parts) == 2:
+            return _from_response(read.read(repository, self.ctx, parts[0], parts[1]))
+        if len(parts) == 4 and parts[2] == "_history":
+            return _from_response(vread.vread(repository, self.ctx, parts[0], parts[1], parts[3]))
+        if parts[-1] == "_history":
+            resource_type = parts[0] if len(parts) >= 2 else None
+            resource_id = parts[1] if len(parts) == 3 else None
+            return _from_response(
+                history.history(
+                    repository,
+                    self.ctx,
+                    params,
+                    resource_type=resource_type,
+                    resource_id=resource_id,
+                    default_count=self.default_count,
+                    max_count=self.max_count,
+                )
+            )
+        raise FhirError(
+            Problem.NOT_SUPPORTED, "Search is not supported inside a bundle; use a separate request"
+        )
+
+    def _split(self, entry: _Entry) -> tuple[str, str]:
+        url = entry.url
+        if url.startswith(self.ctx.base_url + "/"):
+            url = url[len(self.ctx.base_url) + 1 :]
+        path, _, query = url.partition("?")
+        path = path.strip("/")
+        if not path or (path.split("/")[0] not in MODELS and path != "_history"):
+            require_type(path.split("/")[0] if path else "")
+        return path, query
+
+
+def _status(code: int) -> str:
+    return f"{code} {HTTPStatus(code).phrase}"
+
+
+def _from_version(
+    ctx: RequestContext, version: ResourceVersion, status: str, location: bool = False
+) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "status": status,
+        "etag": version.etag,
+        "lastModified": format_instant(version.last_updated),
+    }
+    if location:
+        response["location"] = f"{version.resource_type}/{version.id}/_history/{version.version}"
+    entry: dict[str, Any] = {"fullUrl": ctx.url(version.resource_type, version.id), "response": response}
+    if version.resource is not None and ctx.prefer.return_ == "representation":
+        entry["resource"] = version.resource
+    return entry
+
+
+def _from_response(response: Response) -> dict[str, Any]:
+    out: dict[str, Any] = {"status": _status(response.status_code)}
+    headers = response.headers
+    if "location" in headers:
+        out["location"] = headers["location"]
+    if "etag" in headers:
+        out["etag"] = headers["etag"]
+    if "last-modified" in headers:
+        out["lastModified"] = headers["last-modified"]
+    entry: dict[str, Any] = {"response": out}
+    if response.body:
+        body = orjson.loads(response.body)
+        if body.get("resourceType") == "OperationOutcome":
+            out["outcome"] = body
+        else:
+            entry["resource"] = body
+    return entry
+
+
+def _response_bundle(ctx: RequestContext, kind: str, entries: list[dict[str, Any]]) -> Response:
+    bundle = {"resourceType": "Bundle", "type": kind, "entry": entries}
+    return FhirJSONResponse(bundle, pretty=ctx.pretty)
