@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from terminology.local import LocalTerminology
 
 from fhir_server import __version__
 from fhir_server.api import error_handlers
@@ -18,8 +17,8 @@ from fhir_server.api.routes_bundle import router as bundle_router
 from fhir_server.api.routes_search import router as search_router
 from fhir_server.api.routes_terminology import router as terminology_router
 from fhir_server.api.services import Services
-from fhir_server.db import DatabaseConnection, connect
 from fhir_server.bindings import binding_checker
+from fhir_server.db import DatabaseConnection, connect
 from fhir_server.interactions import terminology_operations, validate
 from fhir_server.interactions.capabilities import Capabilities
 from fhir_server.interactions.common import WriteRules
@@ -27,6 +26,7 @@ from fhir_server.resource_types import MODELS
 from fhir_server.search import index as search_index
 from fhir_server.settings import Settings
 from fhir_server.storage.mongo import MongoRepository
+from terminology.local import LocalTerminology
 
 log = logging.getLogger(__name__)
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from terminology.bindings import check_bindings
-from terminology.service import TerminologyService
-
 from fhir_server.errors import Issue
 from fhir_server.validation import JsonObject, ResourceChecker
+from terminology.bindings import check_bindings
+from terminology.service import TerminologyService
 
 
 def binding_checker(service: TerminologyService) -> ResourceChecker:

@@ -223,7 +223,8 @@ def _wait_until_ready(uri: str, process: subprocess.Popen[bytes], data_dir: Path
             except PyMongoError:
                 if time.monotonic() > deadline:
                     raise EmbeddedDatabaseError(
-                        f"the embedded database did not answer within {timeout:.0f}s; see {data_dir / LOG_FILE}"
+                        f"the embedded database did not answer within {timeout:.0f}s; "
+                        f"see {data_dir / LOG_FILE}"
                     ) from None
                 time.sleep(0.05)
     finally:

@@ -17,14 +17,18 @@ def parse_count(raw: str | None, default: int, maximum: int) -> int:
     if raw is None or raw == "":
         return default
     if not raw.isdigit():
-        raise FhirError(Problem.INVALID, f"_count must be a non-negative integer, got {raw[:20]!r}", ["_count"])
+        raise FhirError(
+            Problem.INVALID, f"_count must be a non-negative integer, got {raw[:20]!r}", ["_count"]
+        )
     return min(int(raw), maximum)
 
 
 def parse_instant(raw: str, name: str) -> datetime:
     """A FHIR dateTime/instant as the earliest moment it denotes (UTC assumed when no zone is given)."""
     if not _INSTANT.match(raw):
-        raise FhirError(Problem.INVALID, f"{name} must be a FHIR dateTime such as 2024-01-31T10:00:00Z", [name])
+        raise FhirError(
+            Problem.INVALID, f"{name} must be a FHIR dateTime such as 2024-01-31T10:00:00Z", [name]
+        )
     text = raw.replace("Z", "+00:00")
     if len(text) == 4:
         text += "-01-01"

@@ -54,7 +54,8 @@ class Settings(BaseSettings):
     def _page_sizes(self) -> Settings:
         if self.default_page_size > self.max_page_size:
             raise ValueError(
-                f"FHIR_DEFAULT_PAGE_SIZE ({self.default_page_size}) exceeds FHIR_MAX_PAGE_SIZE ({self.max_page_size})"
+                f"FHIR_DEFAULT_PAGE_SIZE ({self.default_page_size}) exceeds "
+                f"FHIR_MAX_PAGE_SIZE ({self.max_page_size})"
             )
         return self
 

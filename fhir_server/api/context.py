@@ -35,7 +35,8 @@ class Prefer:
                     if value not in ("minimal", "representation", "OperationOutcome"):
                         raise FhirError(
                             Problem.INVALID,
-                            f"Prefer return={value!r} is not one of minimal, representation, OperationOutcome",
+                            f"Prefer return={value!r} is not one of: minimal, representation, "
+                            "OperationOutcome",
                         )
                     return_ = value  # type: ignore[assignment]
                 elif name == "handling":

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
-from terminology.service import TerminologyService
 
 from fhir_server.api.context import RequestContext, build_context
 from fhir_server.db import DatabaseConnection
@@ -15,6 +14,7 @@ from fhir_server.interactions.capabilities import Capabilities
 from fhir_server.interactions.common import WriteRules
 from fhir_server.settings import Settings
 from fhir_server.storage.mongo import MongoRepository
+from terminology.service import TerminologyService
 
 
 @dataclass

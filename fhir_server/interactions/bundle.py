@@ -173,7 +173,8 @@ class _Runner:
             if len(ids) != 1:
                 raise FhirError(
                     Problem.PRECONDITION_FAILED,
-                    f"Bundle.entry[{entry.index}]: conditional reference {reference} matched {len(ids)} resources "
+                    f"Bundle.entry[{entry.index}]: conditional reference {reference} "
+                    f"matched {len(ids)} resources "
                     "(exactly one required)",
                     [f"Bundle.entry[{entry.index}].resource"],
                 )

@@ -14,13 +14,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from starlette.responses import Response
-from terminology.errors import TerminologyError
-from terminology.parameters import resolve_instance_url, run_operation
-from terminology.service import TerminologyService
 
 from fhir_server.api.context import RequestContext
 from fhir_server.api.responses import FhirJSONResponse
 from fhir_server.errors import FhirError, Problem
+from terminology.errors import TerminologyError
+from terminology.parameters import resolve_instance_url, run_operation
+from terminology.service import TerminologyService
 
 OPERATIONS: dict[str, tuple[str, ...]] = {
     "CodeSystem": ("lookup",),

@@ -23,7 +23,7 @@ def test_instance_history_newest_first_with_paging(client: httpx.Client) -> None
     assert page["type"] == "history"
     assert page["total"] == 5
     seen = [e["resource"]["meta"]["versionId"] for e in page["entry"]]
-    while next_link := next((l["url"] for l in page["link"] if l["relation"] == "next"), None):
+    while next_link := next((link["url"] for link in page["link"] if link["relation"] == "next"), None):
         page = httpx.get(next_link).json()
         seen += [e["resource"]["meta"]["versionId"] for e in page["entry"]]
     assert seen == ["5", "4", "3", "2", "1"]
@@ -35,7 +35,7 @@ def test_instance_history_newest_first_with_paging(client: httpx.Client) -> None
 
 def test_paging_stays_correct_while_data_changes(client: httpx.Client) -> None:
     pid = f"h-{uuid.uuid4().hex[:10]}"
-    for n in range(4):
+    for _ in range(4):
         client.put(
             f"/Patient/{pid}",
             json={"resourceType": "Patient", "id": pid, "gender": "male"},
@@ -44,7 +44,7 @@ def test_paging_stays_correct_while_data_changes(client: httpx.Client) -> None:
     page1 = client.get(f"/Patient/{pid}/_history", params={"_count": 2}).json()
     # A write between pages must neither duplicate nor skip entries of the listing already started.
     client.put(f"/Patient/{pid}", json={"resourceType": "Patient", "id": pid}, headers=FHIR_JSON)
-    next_url = next(l["url"] for l in page1["link"] if l["relation"] == "next")
+    next_url = next(link["url"] for link in page1["link"] if link["relation"] == "next")
     page2 = httpx.get(next_url).json()
     versions = [e["resource"]["meta"]["versionId"] for e in page1["entry"] + page2["entry"]]
     assert versions == ["4", "3", "2", "1"]
@@ -70,7 +70,7 @@ def test_system_history_spans_types(client: httpx.Client) -> None:
     pat = client.post("/Patient", json={"resourceType": "Patient"}, headers=FHIR_JSON).json()
     page = client.get("/_history", params={"_since": since, "_count": 1}).json()
     got = [page["entry"][0]["fullUrl"]]
-    page2 = httpx.get(next(l["url"] for l in page["link"] if l["relation"] == "next")).json()
+    page2 = httpx.get(next(link["url"] for link in page["link"] if link["relation"] == "next")).json()
     got.append(page2["entry"][0]["fullUrl"])
     assert [u.split("/fhir/")[1] for u in got] == [f"Patient/{pat['id']}", f"Organization/{org['id']}"]
 
