@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from fhir_server.api.context import RequestContext, build_context
+from fhir_server.authz import AllowAll, Authorizer
 from fhir_server.db import DatabaseConnection
 from fhir_server.interactions.bundle import FindIds
 from fhir_server.interactions.capabilities import Capabilities
@@ -27,6 +28,7 @@ class Services:
     terminology: TerminologyService
     # Set when search is wired in: ids matching `Type?query`, for conditional references in bundles.
     find_ids: FindIds | None = None
+    authorizer: Authorizer = field(default_factory=AllowAll)
 
 
 async def _services(request: Request) -> Services:
