@@ -15,11 +15,15 @@ Action = Literal["read", "search", "create", "update", "delete"]
 
 
 class Authorizer(Protocol):
-    def allows(self, request: Request, action: Action, resource_type: str, resource: dict[str, Any] | None) -> bool:
-        """Whether the caller behind `request` may do `action` on this resource (None: the type as a whole)."""
+    def allows(
+        self, request: Request, action: Action, resource_type: str, resource: dict[str, Any] | None
+    ) -> bool:
+        """May the caller behind `request` do `action` on this resource (None: on the type as a whole)?"""
         ...
 
 
 class AllowAll:
-    def allows(self, request: Request, action: Action, resource_type: str, resource: dict[str, Any] | None) -> bool:
+    def allows(
+        self, request: Request, action: Action, resource_type: str, resource: dict[str, Any] | None
+    ) -> bool:
         return True
