@@ -22,6 +22,8 @@ from fhir_server.db import DatabaseConnection, connect
 from fhir_server.interactions import terminology_operations, validate
 from fhir_server.interactions.capabilities import Capabilities
 from fhir_server.interactions.common import WriteRules
+from fhir_server.observability import health
+from fhir_server.observability.metrics import RequestObserver
 from fhir_server.resource_types import MODELS
 from fhir_server.search import index as search_index
 from fhir_server.settings import Settings
@@ -81,5 +83,8 @@ def create_app(settings: Settings, connection: DatabaseConnection | None = None)
     app.include_router(terminology_router)
     app.include_router(search_router)
     app.include_router(fhir_router)
+    app.include_router(health.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # Added last, so it runs first: every response, even a 413, gets a request id and is counted.
+    app.add_middleware(RequestObserver)
     return app

@@ -7,8 +7,6 @@ embedded database, a command attaches to the database of the running server, or 
 from __future__ import annotations
 
 import argparse
-import logging
-import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -18,6 +16,7 @@ from pydantic import ValidationError
 
 from fhir_server.db import DatabaseConnection, connect
 from fhir_server.embedded_db import DataDirInUse, EmbeddedDatabaseError, record_http_port
+from fhir_server.observability.logs import configure as configure_logging
 from fhir_server.settings import Settings
 
 Command = Callable[[argparse.Namespace, Settings], int]
@@ -54,7 +53,12 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         # so the embedded database is stopped cleanly and the data dir released.
         signal.signal(signal.SIGTERM, _exit_on_signal)
         uvicorn.run(
-            app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+            access_log=False,  # RequestObserver writes the access log, with request ids
+            log_config=None,  # keep our handlers (JSON) for uvicorn's own messages too
         )
     finally:
         connection.close()
@@ -105,9 +109,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=os.environ.get("FHIR_LOG_LEVEL", "info").upper(), format="%(levelname)s %(name)s: %(message)s"
-    )
     try:
         settings = _settings(args)
     except ValidationError as exc:
@@ -115,6 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             name = "FHIR_" + "_".join(str(p) for p in err["loc"]).upper() if err["loc"] else "settings"
             print(f"configuration error: {name}: {err['msg']}", file=sys.stderr)
         return 2
+    # The server logs JSON (FHIR_LOG_FORMAT); CLI commands talk to people.
+    configure_logging(settings.log_level, settings.log_format == "json" and args.command == "serve")
     try:
         command: Command = args.func
         return command(args, settings)

@@ -11,6 +11,7 @@ from pymongo.errors import PyMongoError
 from pymongo.write_concern import WriteConcern
 
 from fhir_server.embedded_db import EmbeddedDatabase, Role, open_embedded
+from fhir_server.observability.metrics import DatabaseCommandTimer
 from fhir_server.settings import Settings
 
 Document = dict[str, Any]
@@ -40,7 +41,10 @@ def connect(settings: Settings, role: Role) -> DatabaseConnection:
         uri = settings.mongodb_uri
         write_concern = WriteConcern(j=True)
     client: pymongo.MongoClient[Document] = pymongo.MongoClient(
-        uri, tz_aware=True, serverSelectionTimeoutMS=int(settings.db_startup_timeout_seconds * 1000)
+        uri,
+        tz_aware=True,
+        serverSelectionTimeoutMS=int(settings.db_startup_timeout_seconds * 1000),
+        event_listeners=[DatabaseCommandTimer()],
     )
     try:
         hello = client.admin.command("hello")

@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     max_page_size: int = Field(1000, ge=1, le=10_000)
     db_startup_timeout_seconds: float = Field(30.0, gt=0, le=600)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "text"] = Field("json", description="json: one JSON object per line")
 
     @field_validator("mongodb_uri")
     @classmethod

@@ -1,0 +1,1 @@
+"""Operations: structured JSON logs with request ids, Prometheus metrics, health endpoints."""
