@@ -34,6 +34,26 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
+    if args.workers > 1:
+        if settings.uses_embedded_db:
+            print(
+                "error: --workers > 1 needs an external MongoDB (FHIR_MONGODB_URI); the embedded "
+                "database serves one process",
+                file=sys.stderr,
+            )
+            return 2
+        os.environ["FHIR_DATA_DIR"] = str(settings.data_dir)
+        uvicorn.run(
+            "fhir_server.asgi:app",
+            host=settings.host,
+            port=settings.port,
+            workers=args.workers,
+            log_level=settings.log_level,
+            access_log=False,
+            log_config=None,
+        )
+        return 0
+
     from fhir_server.app import build_services, create_app
 
     connection = connect(settings, "server")
@@ -99,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="bind address (env FHIR_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (env FHIR_PORT, default 8080)")
     serve.add_argument("--demo", action="store_true", help="load the demo data set first (if not loaded)")
+    serve.add_argument(
+        "--workers", type=int, default=1, help="uvicorn worker processes (more than 1 needs FHIR_MONGODB_URI)"
+    )
     serve.set_defaults(func=_serve)
 
     demo = sub.add_parser("demo", help="load the demo data set (idempotent)")
