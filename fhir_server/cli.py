@@ -7,6 +7,7 @@ embedded database, a command attaches to the database of the running server, or 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
