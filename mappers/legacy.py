@@ -1,0 +1,622 @@
+"""Import of the legacy imaging application's SQLite database: rows in, FHIR R4 resources and issues out.
+
+Everything here is pure except ``read_legacy_rows``. Every row ends up imported, imported with warnings or
+rejected, and every warning or rejection names the row, the legacy column and the reason, so that nothing
+is dropped silently. A row is rejected only when it cannot become a valid resource: no usable id, a study
+whose patient was not imported (ImagingStudy.subject is required), or a duplicate of an earlier row.
+
+Ids are derived from the legacy ids (``HOS-001`` -> ``legacy-hos-001``), so an import can be re-run with
+update-as-create and converges instead of duplicating.
+"""
+
+import sqlite3
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import tzinfo
+from typing import Any, Final, Literal
+
+from fhir.resources.R4B import get_fhir_model_class
+from pydantic import ValidationError
+
+from mappers.endpoint import dicomweb_endpoints
+from mappers.fhir_json import compact
+from mappers.legacy_modality import ModalityLookup, dcm_codings, modality_lookup_from_terminology
+from mappers.legacy_values import (
+    EAST_AFRICA_TIME,
+    LEGACY_ID_MAX_LENGTH,
+    canonical_national_id,
+    clean_text,
+    fhir_date,
+    fhir_datetime,
+    fhir_gender,
+    legacy_fhir_id,
+    strip_markup,
+)
+from terminology.systems import (
+    ENDPOINT_CONNECTION_TYPE_SYSTEM,
+    FEDERATION_BASE,
+    LEGACY_HOSPITAL_ID_SYSTEM,
+    LEGACY_PATIENT_ID_SYSTEM,
+    LEGACY_STUDY_ID_SYSTEM,
+    NATIONAL_ID_SYSTEM,
+    V2_0203_SYSTEM,
+)
+
+__all__ = [
+    "EAST_AFRICA_TIME",
+    "ORTHANC_STUDY_ID_SYSTEM",
+    "TABLES",
+    "UNKNOWN_DICOMWEB_ADDRESS",
+    "LegacyImport",
+    "LegacyIssue",
+    "LegacyMapping",
+    "ModalityLookup",
+    "hospital_endpoint",
+    "hospital_endpoint_id",
+    "hospital_to_organization",
+    "map_legacy_database",
+    "modality_lookup_from_terminology",
+    "patient_to_patient",
+    "read_legacy_rows",
+    "report_rows",
+    "study_to_imaging_study",
+]
+
+TABLES: Final = ("hospitals", "patients", "studies")
+
+# Orthanc's own study id (a hash, unique per Orthanc server), kept so that a later sync with the hospital's
+# PACS can find the study. Not yet in terminology.systems because only this importer writes it.
+ORTHANC_STUDY_ID_SYSTEM: Final = f"{FEDERATION_BASE}/sid/orthanc-study-id"
+
+# Endpoint.address is required, but the legacy database never recorded a hospital's DICOMweb base. A URN
+# cannot be dereferenced by accident, and the Endpoint is "off" until someone configures the real address.
+UNKNOWN_DICOMWEB_ADDRESS: Final = "urn:legacy:unknown-dicomweb"
+
+# The legacy application is retired: "old" is R4's use for identifiers no longer assigned but still
+# searched for (e.g. ImagingStudy?identifier=STU-20240115103000).
+_LEGACY_USE: Final = "old"
+_ORGANIZATION_ID_TYPE: Final = {
+    "coding": [{"system": V2_0203_SYSTEM, "code": "XX", "display": "Organization identifier"}]
+}
+_NATIONAL_ID_TYPE: Final = {
+    "coding": [{"system": V2_0203_SYSTEM, "code": "NI", "display": "National unique individual identifier"}]
+}
+# PI, not MR: the legacy number was assigned by an imaging registry shared by several hospitals, not by one
+# hospital's medical records department.
+_LEGACY_PATIENT_ID_TYPE: Final = {
+    "coding": [{"system": V2_0203_SYSTEM, "code": "PI", "display": "Patient internal identifier"}]
+}
+_WADO_RS: Final = "dicom-wado-rs"
+
+Severity = Literal["warning", "rejected"]
+Outcome = Literal["imported", "imported_with_warnings", "rejected"]
+OUTCOMES: Final[tuple[Outcome, ...]] = ("imported", "imported_with_warnings", "rejected")
+
+
+@dataclass(frozen=True, slots=True)
+class LegacyIssue:
+    table: str
+    row_id: str
+    severity: Severity
+    field: str | None  # the legacy column at fault; None when the row as a whole is
+    reason: str
+
+
+@dataclass(slots=True)
+class LegacyMapping:
+    resource: dict[str, Any] | None  # None: the row is rejected
+    issues: list[LegacyIssue]
+
+    @property
+    def outcome(self) -> Outcome:
+        if self.resource is None:
+            return "rejected"
+        return "imported_with_warnings" if self.issues else "imported"
+
+
+@dataclass(slots=True)
+class LegacyImport:
+    resources: list[dict[str, Any]]  # Organizations, Endpoints, Patients, ImagingStudies: references resolve
+    issues: list[LegacyIssue]
+    outcomes: dict[str, list[Outcome]] = field(default_factory=dict)  # per table, one per input row
+
+    def summary(self) -> dict[str, int]:
+        """``{"hospitals.imported": 3, "hospitals.imported_with_warnings": 0, ...}`` for every table;
+        per table the three counts add up to its row count."""
+        counts: dict[str, int] = {}
+        for table, outcomes in self.outcomes.items():
+            per_outcome = Counter(outcomes)
+            counts.update({f"{table}.{outcome}": per_outcome[outcome] for outcome in OUTCOMES})
+        return counts
+
+
+@dataclass(slots=True)
+class _RowIssues:
+    """Collects one row's issues and turns the row into its LegacyMapping."""
+
+    table: str
+    row_id: str
+    found: list[LegacyIssue] = field(default_factory=list)
+
+    def warn(self, column: str | None, reason: str) -> None:
+        self.found.append(LegacyIssue(self.table, self.row_id, "warning", column, reason))
+
+    def rejected(self, column: str | None, reason: str) -> LegacyMapping:
+        self.found.append(LegacyIssue(self.table, self.row_id, "rejected", column, reason))
+        return LegacyMapping(None, self.found)
+
+    def mapped(self, resource: dict[str, Any]) -> LegacyMapping:
+        # A safety net, not the plan: the builders only produce valid resources, but a value the cleaning
+        # did not foresee must end as a reported rejection, never as an invalid write.
+        try:
+            get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+        except ValidationError as error:
+            return self.rejected(
+                None, f"the mapped {resource['resourceType']} is invalid FHIR: {_errors(error)}"
+            )
+        return LegacyMapping(resource, self.found)
+
+
+def _errors(error: ValidationError) -> str:
+    """One line per report row: ``birthDate: <message>; name.0.given: <message>``."""
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+
+
+# --- hospitals ------------------------------------------------------------------------------------------
+
+
+def hospital_to_organization(row: Mapping[str, Any]) -> LegacyMapping:
+    """An active Organization with the legacy id as identifier, name, postal address text and telecom."""
+    issues, legacy_id, fhir_id = _start_row("hospitals", row)
+    if fhir_id is None:
+        return issues.rejected("id", _unusable_id_reason(legacy_id))
+    name = clean_text(row, "name")
+    if name is None:
+        issues.warn("name", "name is empty; the Organization is known only by its legacy identifier")
+    address = clean_text(row, "address")
+    return issues.mapped(
+        compact(
+            resourceType="Organization",
+            id=fhir_id,
+            identifier=[_legacy_identifier(LEGACY_HOSPITAL_ID_SYSTEM, legacy_id, _ORGANIZATION_ID_TYPE)],
+            active=True,
+            name=name,
+            telecom=_telecom(row, phone="phone", email="email"),
+            address=[{"text": address}] if address else None,
+        )
+    )
+
+
+def hospital_endpoint_id(hospital_fhir_id: str) -> str:
+    return f"{hospital_fhir_id}-dicomweb"
+
+
+def hospital_endpoint(hospital_fhir_id: str, name: str, address: str | None) -> dict[str, Any]:
+    """The hospital's DICOMweb WADO-RS Endpoint, which ImagingStudy.endpoint links studies to their hospital.
+
+    ``address`` is the DICOMweb service base; without one the Endpoint is ``off`` and addressed at
+    UNKNOWN_DICOMWEB_ADDRESS. Raises ValueError for an address that is not a DICOMweb service base.
+    """
+    org_ref = f"Organization/{hospital_fhir_id}"
+    if address:
+        (endpoint,) = [
+            e
+            for e in dicomweb_endpoints(org_ref, address, name=name)
+            if e["connectionType"]["code"] == _WADO_RS
+        ]
+    else:
+        endpoint = _unaddressed_wado_rs_endpoint(org_ref, name)
+    return {"resourceType": "Endpoint", "id": hospital_endpoint_id(hospital_fhir_id), **endpoint}
+
+
+def _unaddressed_wado_rs_endpoint(org_ref: str, name: str) -> dict[str, Any]:
+    # The same elements dicomweb_endpoints gives a live hospital, so both kinds read and search alike.
+    return {
+        "resourceType": "Endpoint",
+        "status": "off",
+        "connectionType": {
+            "system": ENDPOINT_CONNECTION_TYPE_SYSTEM,
+            "code": _WADO_RS,
+            "display": "DICOM WADO-RS",
+        },
+        "name": name,
+        "managingOrganization": {"reference": org_ref},
+        "payloadType": [{"text": "DICOM WADO-RS"}],
+        "payloadMimeType": ["application/dicom"],
+        "address": UNKNOWN_DICOMWEB_ADDRESS,
+    }
+
+
+# --- patients -------------------------------------------------------------------------------------------
+
+
+def patient_to_patient(
+    row: Mapping[str, Any], *, national_id_system: str = NATIONAL_ID_SYSTEM
+) -> LegacyMapping:
+    """A Patient with national and legacy identifiers, name, gender, birthDate and phone.
+
+    Rejected only for an id that cannot make a FHIR id. An empty, unreadable or unrecognised national id,
+    name, gender or birth date leaves that element out with a warning: the person exists regardless.
+    """
+    issues, legacy_id, fhir_id = _start_row("patients", row)
+    if fhir_id is None:
+        return issues.rejected("id", _unusable_id_reason(legacy_id))
+    national_identifier = _national_identifier(row, national_id_system, issues)
+    legacy_identifier = _legacy_identifier(LEGACY_PATIENT_ID_SYSTEM, legacy_id, _LEGACY_PATIENT_ID_TYPE)
+    return issues.mapped(
+        compact(
+            resourceType="Patient",
+            id=fhir_id,
+            identifier=[i for i in (national_identifier, legacy_identifier) if i],
+            name=_patient_name(row, issues),
+            telecom=_telecom(row, phone="phone"),
+            gender=_patient_gender(row, issues),
+            birthDate=_birth_date(row, issues),
+        )
+    )
+
+
+def _national_identifier(row: Mapping[str, Any], system: str, issues: _RowIssues) -> dict[str, Any] | None:
+    raw = clean_text(row, "national_id")
+    if raw is None:
+        issues.warn("national_id", "national_id is empty; the Patient has only its legacy identifier")
+        return None
+    value = canonical_national_id(raw)
+    if value != raw:
+        issues.warn("national_id", f"national_id {raw!r} stored as {value!r} (spaces removed, upper case)")
+    return {"use": "official", "type": _NATIONAL_ID_TYPE, "system": system, "value": value}
+
+
+def _patient_name(row: Mapping[str, Any], issues: _RowIssues) -> list[dict[str, Any]] | None:
+    family, given = clean_text(row, "last_name"), clean_text(row, "first_name")
+    if family is None and given is None:
+        issues.warn("last_name", "first_name and last_name are empty; Patient.name omitted")
+        return None
+    return [compact(family=family, given=[given] if given else None)]
+
+
+def _patient_gender(row: Mapping[str, Any], issues: _RowIssues) -> str | None:
+    raw = clean_text(row, "gender")
+    if raw is None:
+        issues.warn("gender", "gender is empty; Patient.gender omitted")
+        return None
+    gender = fhir_gender(raw)
+    if gender is None:
+        issues.warn("gender", f"gender {raw!r} is not a recognised spelling; Patient.gender omitted")
+    return gender
+
+
+def _birth_date(row: Mapping[str, Any], issues: _RowIssues) -> str | None:
+    raw = clean_text(row, "date_of_birth")
+    if raw is None:
+        issues.warn("date_of_birth", "date_of_birth is empty; Patient.birthDate omitted")
+        return None
+    birth_date = fhir_date(raw)
+    if birth_date is None:
+        issues.warn(
+            "date_of_birth", f"date_of_birth {raw!r} is not a recognised date; Patient.birthDate omitted"
+        )
+    return birth_date
+
+
+# --- studies --------------------------------------------------------------------------------------------
+
+
+def study_to_imaging_study(
+    row: Mapping[str, Any],
+    *,
+    patients: Mapping[str, str],
+    hospitals: Mapping[str, str],
+    modality_to_dcm: ModalityLookup,
+    default_tz: tzinfo | None = EAST_AFRICA_TIME,
+) -> LegacyMapping:
+    """An ``available`` ImagingStudy of an imported patient, linked to its hospital through the hospital's
+    Endpoint.
+
+    ``patients`` and ``hospitals`` map legacy ids to the FHIR ids of the imported resources. ``default_tz``
+    is the hospitals' time zone, which the legacy timestamps omit; None keeps only their date.
+    Status is ``available`` even without a date: the legacy application only recorded performed studies,
+    and a missing date is a gap in the record, not doubt about the images.
+    """
+    issues, legacy_id, fhir_id = _start_row("studies", row)
+    if fhir_id is None:
+        return issues.rejected("id", _unusable_id_reason(legacy_id))
+    legacy_patient_id = clean_text(row, "patient_id")
+    patient_fhir_id = patients.get(legacy_patient_id) if legacy_patient_id else None
+    if patient_fhir_id is None:
+        return issues.rejected("patient_id", _dangling_patient_reason(legacy_patient_id))
+    hospital_fhir_id = _hospital_fhir_id(row, hospitals, issues)
+    modality, modality_note = _modality(row, modality_to_dcm, issues)
+    return issues.mapped(
+        compact(
+            resourceType="ImagingStudy",
+            id=fhir_id,
+            identifier=_study_identifiers(row, legacy_id, hospital_fhir_id),
+            status="available",
+            modality=modality,
+            subject={"reference": f"Patient/{patient_fhir_id}"},
+            started=_started(row, default_tz, issues),
+            endpoint=[{"reference": f"Endpoint/{hospital_endpoint_id(hospital_fhir_id)}"}]
+            if hospital_fhir_id
+            else None,
+            description=_description(row, issues),
+            note=modality_note,
+        )
+    )
+
+
+def _dangling_patient_reason(legacy_patient_id: str | None) -> str:
+    if legacy_patient_id is None:
+        return "patient_id is empty, and ImagingStudy.subject is required"
+    return (
+        f"patient_id {legacy_patient_id!r} is not an imported patient (absent from the patients table, "
+        "or rejected there), and ImagingStudy.subject is required"
+    )
+
+
+def _hospital_fhir_id(row: Mapping[str, Any], hospitals: Mapping[str, str], issues: _RowIssues) -> str | None:
+    legacy_hospital_id = clean_text(row, "hospital_id")
+    if legacy_hospital_id is None:
+        issues.warn("hospital_id", "hospital_id is empty; the study is imported without a hospital")
+        return None
+    hospital_fhir_id = hospitals.get(legacy_hospital_id)
+    if hospital_fhir_id is None:
+        issues.warn(
+            "hospital_id",
+            f"hospital_id {legacy_hospital_id!r} is not an imported hospital; the study is imported without "
+            "a hospital (no ImagingStudy.endpoint)",
+        )
+    return hospital_fhir_id
+
+
+def _study_identifiers(
+    row: Mapping[str, Any], legacy_id: str, hospital_fhir_id: str | None
+) -> list[dict[str, Any]]:
+    identifiers = [_legacy_identifier(LEGACY_STUDY_ID_SYSTEM, legacy_id)]
+    orthanc_id = clean_text(row, "orthanc_study_id")
+    if orthanc_id:
+        # Orthanc ids are unique per Orthanc server, so the hospital that runs it is part of the identifier.
+        assigner = {"reference": f"Organization/{hospital_fhir_id}"} if hospital_fhir_id else None
+        identifiers.append(compact(system=ORTHANC_STUDY_ID_SYSTEM, value=orthanc_id, assigner=assigner))
+    return identifiers
+
+
+def _modality(
+    row: Mapping[str, Any], modality_to_dcm: ModalityLookup, issues: _RowIssues
+) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """ImagingStudy.modality Codings, and a note keeping the legacy text whenever it is not itself the DCM
+    code: an unmapped value must not vanish, and a translated one ("X-Ray" -> DX) is an interpretation."""
+    raw = clean_text(row, "modality")
+    if raw is None:
+        issues.warn("modality", "modality is empty; ImagingStudy.modality omitted")
+        return [], []
+    note = [{"text": f"Legacy modality: {raw}"}]
+    codings = dcm_codings(modality_to_dcm(raw))
+    if not codings:
+        issues.warn(
+            "modality",
+            f"modality {raw!r} has no DCM mapping; ImagingStudy.modality omitted, the text is kept in a note",
+        )
+        return [], note
+    if raw.casefold() in {coding["code"].casefold() for coding in codings}:
+        return codings, []
+    return codings, note
+
+
+def _started(row: Mapping[str, Any], default_tz: tzinfo | None, issues: _RowIssues) -> str | None:
+    raw = clean_text(row, "study_date")
+    if raw is None:
+        issues.warn("study_date", "study_date is empty; ImagingStudy.started omitted")
+        return None
+    started = fhir_datetime(raw, default_tz)
+    if started is None:
+        issues.warn(
+            "study_date", f"study_date {raw!r} is not a recognised date; ImagingStudy.started omitted"
+        )
+    return started
+
+
+def _description(row: Mapping[str, Any], issues: _RowIssues) -> str | None:
+    # An empty description is simply absent: nothing was lost, so it is not worth a warning.
+    raw = clean_text(row, "description")
+    if raw is None:
+        return None
+    text = strip_markup(raw)
+    if text != " ".join(raw.split()):
+        left = f"kept {text!r}" if text else "nothing is left, ImagingStudy.description omitted"
+        issues.warn("description", f"markup removed from the description ({raw!r}): {left}")
+    return text or None
+
+
+# --- shared row helpers ---------------------------------------------------------------------------------
+
+
+def _start_row(table: str, row: Mapping[str, Any]) -> tuple[_RowIssues, str, str | None]:
+    """The row's issue collector, legacy id ('' when missing) and derived FHIR id (None when unusable)."""
+    legacy_id = clean_text(row, "id") or ""
+    fhir_id = legacy_fhir_id(legacy_id) if legacy_id else None
+    return _RowIssues(table, legacy_id or "<no id>"), legacy_id, fhir_id
+
+
+def _unusable_id_reason(legacy_id: str) -> str:
+    if not legacy_id:
+        return "id is empty, so no stable FHIR id can be derived"
+    return (
+        f"id {legacy_id!r} cannot become a FHIR id: only letters, digits, '-' and '.' are allowed, "
+        f"at most {LEGACY_ID_MAX_LENGTH} characters"
+    )
+
+
+def _legacy_identifier(system: str, value: str, type_: dict[str, Any] | None = None) -> dict[str, Any]:
+    return compact(use=_LEGACY_USE, type=type_, system=system, value=value)
+
+
+def _telecom(row: Mapping[str, Any], **column_by_system: str) -> list[dict[str, str]]:
+    """ContactPoints for the non-empty columns, e.g. ``_telecom(row, phone="phone", email="email")``."""
+    contact_points = []
+    for system, column in column_by_system.items():
+        value = clean_text(row, column)
+        if value:
+            contact_points.append({"system": system, "value": value})
+    return contact_points
+
+
+# --- whole database -------------------------------------------------------------------------------------
+
+
+def map_legacy_database(
+    rows: Mapping[str, Iterable[Mapping[str, Any]]],
+    *,
+    modality_to_dcm: ModalityLookup,
+    national_id_system: str = NATIONAL_ID_SYSTEM,
+    default_tz: tzinfo | None = EAST_AFRICA_TIME,
+) -> LegacyImport:
+    """Maps every row of ``{"hospitals": [...], "patients": [...], "studies": [...]}`` (see read_legacy_rows).
+
+    Beyond the per-row rules: each hospital also gets its (unaddressed) DICOMweb Endpoint; a row whose FHIR
+    id or canonical national id repeats an earlier row's is rejected, naming that row; studies are linked
+    only to patients and hospitals that were actually imported.
+    """
+    result = LegacyImport(resources=[], issues=[], outcomes={table: [] for table in TABLES})
+    organizations, endpoints = _import_hospitals(rows.get("hospitals", ()), result)
+    patients = _import_patients(rows.get("patients", ()), national_id_system, result)
+    studies = _import_studies(
+        rows.get("studies", ()),
+        patients={_legacy_id_of(p): p["id"] for p in patients},
+        hospitals={_legacy_id_of(o): o["id"] for o in organizations},
+        modality_to_dcm=modality_to_dcm,
+        default_tz=default_tz,
+        result=result,
+    )
+    result.resources = [*organizations, *endpoints, *patients, *studies]
+    return result
+
+
+def _import_hospitals(
+    rows: Iterable[Mapping[str, Any]], result: LegacyImport
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    first_rows = _FirstRows("hospitals", ("id",))
+    organizations: list[dict[str, Any]] = []
+    for row in rows:
+        mapping = first_rows.admit(hospital_to_organization(row))
+        _record(mapping, "hospitals", result)
+        if mapping.resource:
+            organizations.append(mapping.resource)
+    endpoints = [hospital_endpoint(o["id"], o.get("name") or _legacy_id_of(o), None) for o in organizations]
+    return organizations, endpoints
+
+
+def _import_patients(
+    rows: Iterable[Mapping[str, Any]], national_id_system: str, result: LegacyImport
+) -> list[dict[str, Any]]:
+    first_rows = _FirstRows("patients", ("id", "national_id"))
+    patients: list[dict[str, Any]] = []
+    for row in rows:
+        mapping = first_rows.admit(patient_to_patient(row, national_id_system=national_id_system))
+        _record(mapping, "patients", result)
+        if mapping.resource:
+            patients.append(mapping.resource)
+    return patients
+
+
+def _import_studies(
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    patients: Mapping[str, str],
+    hospitals: Mapping[str, str],
+    modality_to_dcm: ModalityLookup,
+    default_tz: tzinfo | None,
+    result: LegacyImport,
+) -> list[dict[str, Any]]:
+    first_rows = _FirstRows("studies", ("id",))
+    studies: list[dict[str, Any]] = []
+    for row in rows:
+        mapping = study_to_imaging_study(
+            row,
+            patients=patients,
+            hospitals=hospitals,
+            modality_to_dcm=modality_to_dcm,
+            default_tz=default_tz,
+        )
+        mapping = first_rows.admit(mapping)
+        _record(mapping, "studies", result)
+        if mapping.resource:
+            studies.append(mapping.resource)
+    return studies
+
+
+@dataclass(slots=True)
+class _FirstRows:
+    """Which imported row first claimed each key, so that a later row with the same key is rejected.
+
+    ``id`` keys are FHIR ids, which are lower case: legacy ids differing only in case would overwrite each
+    other. ``national_id`` keys are canonical national ids, so spacing and case do not hide a duplicate.
+    A rejected row claims nothing.
+    """
+
+    table: str
+    columns: tuple[str, ...]
+    claimed: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def admit(self, mapping: LegacyMapping) -> LegacyMapping:
+        if mapping.resource is None:
+            return mapping
+        row_id = _legacy_id_of(mapping.resource)
+        keys = [(column, key) for column in self.columns if (key := _duplicate_key(mapping.resource, column))]
+        for column, key in keys:
+            first_row = self.claimed.get((column, key))
+            if first_row is not None:
+                issues = _RowIssues(self.table, row_id, list(mapping.issues))
+                return issues.rejected(
+                    column, f"duplicate of {self.table} row {first_row!r}: both have {column} {key!r}"
+                )
+        self.claimed.update(dict.fromkeys(keys, row_id))
+        return mapping
+
+
+_LEGACY_SYSTEMS: Final = (LEGACY_HOSPITAL_ID_SYSTEM, LEGACY_PATIENT_ID_SYSTEM, LEGACY_STUDY_ID_SYSTEM)
+
+
+def _duplicate_key(resource: dict[str, Any], column: str) -> str | None:
+    if column == "id":
+        return resource["id"]
+    return next((i["value"] for i in resource.get("identifier", []) if i.get("use") == "official"), None)
+
+
+def _legacy_id_of(resource: dict[str, Any]) -> str:
+    return next(i["value"] for i in resource["identifier"] if i["system"] in _LEGACY_SYSTEMS)
+
+
+def _record(mapping: LegacyMapping, table: str, result: LegacyImport) -> None:
+    result.issues.extend(mapping.issues)
+    result.outcomes[table].append(mapping.outcome)
+
+
+# --- I/O edges ------------------------------------------------------------------------------------------
+
+
+def read_legacy_rows(connection: sqlite3.Connection) -> dict[str, list[dict[str, Any]]]:
+    """Every row of the three legacy tables as plain dicts, in insertion (rowid) order."""
+    return {table: _table_rows(connection, table) for table in TABLES}
+
+
+def _table_rows(connection: sqlite3.Connection, table: str) -> list[dict[str, Any]]:
+    # The table name comes from TABLES, never from input, so formatting it into the SQL is safe.
+    cursor = connection.execute(f"SELECT * FROM {table} ORDER BY rowid")
+    columns = [description[0] for description in cursor.description]
+    return [dict(zip(columns, values, strict=True)) for values in cursor]
+
+
+def report_rows(issues: Iterable[LegacyIssue]) -> list[dict[str, str | None]]:
+    """One flat dict per issue, ready for json.dump or csv.DictWriter."""
+    return [
+        {
+            "row_id": issue.row_id,
+            "table": issue.table,
+            "severity": issue.severity,
+            "field": issue.field,
+            "reason": issue.reason,
+        }
+        for issue in issues
+    ]
