@@ -6,13 +6,14 @@ Every problem becomes a 400 OperationOutcome whose `expression` names the offend
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
 from pydantic import ValidationError
 
 from fhir_server.errors import FhirError, Issue, Problem
+from fhir_server.json_types import type_issues
 from fhir_server.resource_types import require_type, require_valid_id
 
 JsonObject = dict[str, Any]
@@ -50,9 +51,13 @@ def check_resource_shape(data: Any, resource_type: str) -> JsonObject:
 
 
 def validate_resource(
-    data: JsonObject, checkers: Sequence[ResourceChecker] = ()
+    data: JsonObject, checkers: Sequence[ResourceChecker] = (), *, model_checked: bool = False
 ) -> tuple[JsonObject, list[Issue]]:
-    """Validate against the R4B model; returns the normalized JSON and any warnings from `checkers`."""
+    """Validate against the R4B model; returns the JSON to store and any warnings from `checkers`.
+
+    `model_checked`: the resource was built by our own mappers and already validated against the same
+    R4B model (bulk import); the model pass is not repeated, everything else is.
+    """
     resource_type = str(data["resourceType"])
     model = require_type(resource_type)
     if "id" in data:
@@ -60,22 +65,24 @@ def validate_resource(
             raise FhirError(Problem.VALUE, "Resource id must be a string", [f"{resource_type}.id"])
         require_valid_id(data["id"], f"{resource_type}.id")
     try:
-        parsed = model.model_validate(data)
+        if not model_checked:
+            model.model_validate(data)
     except ValidationError as exc:
         issues = [_issue_from_pydantic(resource_type, err) for err in exc.errors()]
         raise FhirError(
             Problem.STRUCTURE, issues[0].diagnostics, issues[0].expression, extra_issues=issues[1:]
         ) from None
-    normalized: JsonObject = orjson.loads(parsed.model_dump_json(exclude_none=True))
-    # The models coerce ("yes" -> true, "3" -> 3); FHIR JSON does not, so compare JSON types ourselves.
-    type_issues = list(_json_type_issues(data, normalized, resource_type))
-    if type_issues:
+    type_problems = type_issues(data, resource_type)
+    if type_problems:
         raise FhirError(
             Problem.STRUCTURE,
-            type_issues[0].diagnostics,
-            type_issues[0].expression,
-            extra_issues=type_issues[1:],
+            type_problems[0].diagnostics,
+            type_problems[0].expression,
+            extra_issues=type_problems[1:],
         )
+    # The client's JSON is what we store: the models have accepted it and its JSON types are right, and
+    # serializing the model back would cost as much as validating it.
+    normalized = data
     warnings: list[Issue] = []
     for check in checkers:
         for issue in check(normalized):
@@ -83,50 +90,6 @@ def validate_resource(
                 raise FhirError(Problem.VALUE, issue.diagnostics, issue.expression, extra_issues=warnings)
             warnings.append(issue)
     return normalized, warnings
-
-
-def _json_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if value is None:
-        return "null"
-    return "array" if isinstance(value, list) else "object"
-
-
-def _json_type_issues(given: Any, parsed: Any, path: str) -> Iterator[Issue]:
-    """Where the client's JSON differs in type from what the model made of it (coercion happened)."""
-    if isinstance(given, dict) and isinstance(parsed, dict):
-        for key, value in given.items():
-            child = f"{path}.{key}" if not key.startswith("_") else f"{path}.{key[1:]}"
-            if key not in parsed:
-                if value is None or value == [] or value == {}:
-                    yield Issue(
-                        "error",
-                        "structure",
-                        f"{child}: empty or null values are not allowed in FHIR JSON",
-                        (child,),
-                    )
-                continue
-            yield from _json_type_issues(value, parsed[key], child if key != "resourceType" else path)
-    elif isinstance(given, list) and isinstance(parsed, list):
-        if len(given) != len(parsed):
-            yield Issue("error", "structure", f"{path}: arrays may not contain null or empty items", (path,))
-            return
-        for index, (g, p) in enumerate(zip(given, parsed, strict=True)):
-            yield from _json_type_issues(g, p, f"{path}[{index}]")
-    else:
-        given_type, parsed_type = _json_type(given), _json_type(parsed)
-        compatible = given_type == parsed_type or (given_type == "integer" and parsed_type == "number")
-        if not compatible:
-            yield Issue(
-                "error", "structure", f"{path}: expected a JSON {parsed_type}, got {given_type}", (path,)
-            )
 
 
 def fhir_path(resource_type: str, loc: Sequence[int | str]) -> str:

@@ -20,8 +20,8 @@ class WriteRules:
 
     checkers: Sequence[ResourceChecker] = ()
 
-    def validate(self, data: JsonObject) -> tuple[JsonObject, list[Issue]]:
-        return validate_resource(data, self.checkers)
+    def validate(self, data: JsonObject, *, model_checked: bool = False) -> tuple[JsonObject, list[Issue]]:
+        return validate_resource(data, self.checkers, model_checked=model_checked)
 
 
 def parse_version_etag(header: str, name: str = "If-Match") -> int:

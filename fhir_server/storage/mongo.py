@@ -20,12 +20,15 @@ is idempotent and re-run by the next write, and reads always pick the highest ve
 from __future__ import annotations
 
 import copy
+import hashlib
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from pymongo import IndexModel
 from pymongo.client_session import ClientSession
 from pymongo.collection import Collection
@@ -173,6 +176,7 @@ class MongoRepository:
             stored["meta"] = meta
             doc["res"] = stored
             doc["sp"] = dict(self._index_values(stored))
+            doc["h"] = content_hash(stored)
         return doc
 
     def _write_version(self, resource_type: str, doc: Document, previous: int | None) -> None:
@@ -226,6 +230,62 @@ class MongoRepository:
             session.start_transaction(write_concern=write_concern),
         ):
             yield session
+
+    # -- bulk import --------------------------------------------------------------------------------------
+
+    def current_versions(self, resource_type: str, id_prefix: str) -> dict[str, CurrentVersion]:
+        """Latest version of every resource whose id starts with `id_prefix` (an index range scan).
+
+        Bulk imports load this once per type instead of asking per batch: the embedded database answers
+        `$in` and `$or` with a collection scan, so per-batch lookups would make an import quadratic.
+        """
+        query = {"id": {"$gte": id_prefix, "$lt": id_prefix + "\uffff"}, "cur": True}
+        projection = {"_id": 1, "id": 1, "v": 1, "del": 1, "ts": 1, "h": 1}
+        found = self._collections[resource_type].find(query, projection, session=self._session)
+        return {d["id"]: CurrentVersion(d["_id"], d["v"], d["del"], d["ts"], d.get("h")) for d in found}
+
+    def import_batch(self, resources: Sequence[JsonObject], known: dict[str, CurrentVersion]) -> ImportCounts:
+        """Write resources with client-chosen ids in bulk: new ones as version 1, changed ones as a new
+        version, unchanged ones (same content hash) not at all, so re-running an import creates nothing.
+
+        Resources of one type per call; `known` is `current_versions()` of that type and is kept up to date.
+        One insert_many and one update_many (in a transaction where supported) write the batch.
+        """
+        counts = ImportCounts()
+        if not resources:
+            return counts
+        resource_type = resources[0]["resourceType"]
+        collection = self._collections[resource_type]
+        new_docs: list[Document] = []
+        retired: list[str] = []
+        moment = _now()
+        for resource in resources:
+            latest = known.get(resource["id"])
+            if latest is not None and not latest.deleted and latest.content_hash == content_hash(resource):
+                counts.unchanged += 1
+                continue
+            version = 1 if latest is None else latest.version + 1
+            when = moment
+            if latest is not None:
+                when = max(moment, _as_utc(latest.last_updated) + timedelta(milliseconds=1))
+            doc = self._version_doc(resource_type, resource["id"], version, when, resource, "PUT")
+            new_docs.append(doc)
+            known[resource["id"]] = CurrentVersion(doc["_id"], version, False, when, doc["h"])
+            if latest is None:
+                counts.created += 1
+            else:
+                counts.updated += 1
+                retired.append(latest.key)
+        if new_docs:
+            with self._transaction() as session:
+                collection.insert_many(new_docs, ordered=False, session=session)
+                if retired:
+                    collection.update_many(
+                        {"_id": {"$in": retired}},
+                        {"$set": {"cur": False}, "$unset": {"sp": ""}},
+                        session=session,
+                    )
+        return counts
 
     # -- history ------------------------------------------------------------------------------------------
 
@@ -291,6 +351,36 @@ class MongoRepository:
         return self._collections[resource_type].count_documents(
             {"cur": True, "del": False, **query}, session=self._session
         )
+
+
+@dataclass
+class ImportCounts:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    def add(self, other: ImportCounts) -> None:
+        self.created += other.created
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+
+
+def content_hash(resource: JsonObject) -> str:
+    """Hash of a resource's content, ignoring the server-set meta.versionId and meta.lastUpdated."""
+    meta = {k: v for k, v in (resource.get("meta") or {}).items() if k not in ("versionId", "lastUpdated")}
+    content = {k: v for k, v in resource.items() if k != "meta"}
+    if meta:
+        content["meta"] = meta
+    return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+@dataclass(frozen=True)
+class CurrentVersion:
+    key: str
+    version: int
+    deleted: bool
+    last_updated: datetime
+    content_hash: str | None
 
 
 class TransactionsUnsupported(RuntimeError):
