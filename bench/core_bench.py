@@ -26,8 +26,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 from server_process import free_port, start_server  # noqa: E402
 
-PATIENT = {"resourceType": "Patient", "name": [{"family": "Bench", "given": ["Mark"]}], "gender": "other",
-           "birthDate": "1980-02-03", "identifier": [{"system": "urn:bench", "value": "1"}]}
+PATIENT = {
+    "resourceType": "Patient",
+    "name": [{"family": "Bench", "given": ["Mark"]}],
+    "gender": "other",
+    "birthDate": "1980-02-03",
+    "identifier": [{"system": "urn:bench", "value": "1"}],
+}
 
 
 async def _run(url_of: list[str], method: str, concurrency: int) -> float:
@@ -55,9 +60,19 @@ async def _run(url_of: list[str], method: str, concurrency: int) -> float:
 def _start_bare(uri: str) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "bare_app:app", "--port", str(port), "--log-level", "warning",
-         "--no-access-log"],
-        cwd=ROOT / "bench", env={**os.environ, "BARE_MONGO_URI": uri},
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bare_app:app",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        cwd=ROOT / "bench",
+        env={**os.environ, "BARE_MONGO_URI": uri},
     )
     base = f"http://127.0.0.1:{port}/fhir"
     for _ in range(200):
@@ -99,8 +114,10 @@ def main() -> int:
     for op in ("read", "create"):
         ratio = results["ours"][op] / results["bare"][op]
         verdict = "PASS" if ratio >= 0.5 else "FAIL"
-        print(f"{op:6s}  ours {results['ours'][op]:8.0f} req/s   bare {results['bare'][op]:8.0f} req/s   "
-              f"ratio {ratio:5.0%}  (target >= 50%) {verdict}")
+        print(
+            f"{op:6s}  ours {results['ours'][op]:8.0f} req/s   bare {results['bare'][op]:8.0f} req/s   "
+            f"ratio {ratio:5.0%}  (target >= 50%) {verdict}"
+        )
     return 0
 
 

@@ -21,7 +21,8 @@ CREATE TABLE hospitals (id TEXT PRIMARY KEY, name TEXT, address TEXT, phone TEXT
 CREATE TABLE patients (id TEXT PRIMARY KEY, national_id TEXT UNIQUE, first_name TEXT, last_name TEXT,
         date_of_birth DATE, gender TEXT, phone TEXT, created_date TIMESTAMP DEFAULT CURRENT_TIMESTAMP);
 CREATE TABLE studies (id TEXT PRIMARY KEY, patient_id TEXT, hospital_id TEXT, study_date TIMESTAMP,
-        modality TEXT, description TEXT, orthanc_study_id TEXT, created_date TIMESTAMP DEFAULT CURRENT_TIMESTAMP,
+        modality TEXT, description TEXT, orthanc_study_id TEXT,
+        created_date TIMESTAMP DEFAULT CURRENT_TIMESTAMP,
         FOREIGN KEY(patient_id) REFERENCES patients(id), FOREIGN KEY(hospital_id) REFERENCES hospitals(id));
 """
 MODALITIES = ["XR", "CT", "US", "CR", "", "ct", "DX", "MG", "X-Ray", "PET", "MR", "NM", "Ultrasound", "Other"]
@@ -32,20 +33,42 @@ def generate(path: Path, studies: int, patients: int, seed: int = 7) -> None:
     rng = random.Random(seed)
     db = sqlite3.connect(path)
     db.executescript(SCHEMA)
-    db.executemany("INSERT INTO hospitals (id, name, address, phone) VALUES (?,?,?,?)",
-                   [(f"HOS-{n:03d}", f"Hospital {n}", f"{n} Main St", "+255-22-000000") for n in range(1, 4)])
     db.executemany(
-        "INSERT INTO patients (id, national_id, first_name, last_name, date_of_birth, gender, phone) VALUES (?,?,?,?,?,?,?)",
-        [(f"PAT-{n:07d}", f"{n:018d}", rng.choice(["John", "Amina", "Baraka", "Neema"]),
-          rng.choice(["Doe", "Mwakyusa", "Kimaro", "Ali"]),
-          rng.choice([f"19{rng.randint(30, 99)}-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}", "", "15/01/1980"]),
-          rng.choice(GENDERS), "+255712000000") for n in range(patients)],
+        "INSERT INTO hospitals (id, name, address, phone) VALUES (?,?,?,?)",
+        [(f"HOS-{n:03d}", f"Hospital {n}", f"{n} Main St", "+255-22-000000") for n in range(1, 4)],
     )
     db.executemany(
-        "INSERT INTO studies (id, patient_id, hospital_id, study_date, modality, description) VALUES (?,?,?,?,?,?)",
-        [(f"STU-{n:09d}", f"PAT-{rng.randrange(patients):07d}", f"HOS-{rng.randint(1, 3):03d}",
-          rng.choice(["2024-01-15 10:30:00", "2015-04-07T07:36:50", "2024-11-10", ""]),
-          rng.choice(MODALITIES), rng.choice(["Chest X-Ray", "<b>CT</b> head", ""])) for n in range(studies)],
+        "INSERT INTO patients (id, national_id, first_name, last_name, date_of_birth, gender, phone) "
+        "VALUES (?,?,?,?,?,?,?)",
+        [
+            (
+                f"PAT-{n:07d}",
+                f"{n:018d}",
+                rng.choice(["John", "Amina", "Baraka", "Neema"]),
+                rng.choice(["Doe", "Mwakyusa", "Kimaro", "Ali"]),
+                rng.choice(
+                    [f"19{rng.randint(30, 99)}-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}", "", "15/01/1980"]
+                ),
+                rng.choice(GENDERS),
+                "+255712000000",
+            )
+            for n in range(patients)
+        ],
+    )
+    db.executemany(
+        "INSERT INTO studies (id, patient_id, hospital_id, study_date, modality, description) "
+        "VALUES (?,?,?,?,?,?)",
+        [
+            (
+                f"STU-{n:09d}",
+                f"PAT-{rng.randrange(patients):07d}",
+                f"HOS-{rng.randint(1, 3):03d}",
+                rng.choice(["2024-01-15 10:30:00", "2015-04-07T07:36:50", "2024-11-10", ""]),
+                rng.choice(MODALITIES),
+                rng.choice(["Chest X-Ray", "<b>CT</b> head", ""]),
+            )
+            for n in range(studies)
+        ],
     )
     db.commit()
     db.close()
@@ -62,8 +85,18 @@ def main() -> int:
         for label in ("first import", "second import (no changes)"):
             start = time.perf_counter()
             done = subprocess.run(
-                [sys.executable, "-m", "fhir_server", "import-legacy", str(source), "--data-dir", f"{tmp}/data"],
-                capture_output=True, text=True, check=True,
+                [
+                    sys.executable,
+                    "-m",
+                    "fhir_server",
+                    "import-legacy",
+                    str(source),
+                    "--data-dir",
+                    f"{tmp}/data",
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
             )
             wall = time.perf_counter() - start
             line = next(x for x in done.stdout.splitlines() if x.startswith("resources:"))

@@ -15,6 +15,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from fhir_server import cli_dicomweb, cli_import
+from fhir_server.auth import commands as auth_commands
 from fhir_server.db import DatabaseConnection, connect
 from fhir_server.embedded_db import DataDirInUse, EmbeddedDatabaseError, record_http_port
 from fhir_server.observability.logs import configure as configure_logging
@@ -128,6 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="load the demo data set (idempotent)")
     common(demo)
     demo.set_defaults(func=_demo)
+    cli_import.add_commands(sub)
+    cli_dicomweb.add_commands(sub)
+    auth_commands.add_commands(sub, common)
     return parser
 
 

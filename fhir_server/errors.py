@@ -36,7 +36,9 @@ class Problem(Enum):
     UNPROCESSABLE = (422, "processing")
     TOO_MANY_REQUESTS = (429, "throttled")
     INTERNAL = (500, "exception")
+    BAD_GATEWAY = (502, "transient")
     UNAVAILABLE = (503, "transient")
+    GATEWAY_TIMEOUT = (504, "timeout")
 
     @property
     def status(self) -> int:

@@ -8,9 +8,12 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from terminology.systems import DEFAULT_NATIONAL_ID_SYSTEM
 
 
 class Settings(BaseSettings):
@@ -30,8 +33,46 @@ class Settings(BaseSettings):
     default_page_size: int = Field(20, ge=1)
     max_page_size: int = Field(1000, ge=1, le=10_000)
     db_startup_timeout_seconds: float = Field(30.0, gt=0, le=600)
+    # Search: intermediate results of chains/_has and included resources are capped, never truncated silently.
+    max_chain_results: int = Field(
+        1000, ge=1, le=100_000, description="Cap on the ids one chain or _has step may yield (else 400)."
+    )
+    max_include: int = Field(
+        1000, ge=1, le=100_000, description="Cap on _include/_revinclude resources per page."
+    )
+    max_conditional_delete: int = Field(
+        100, ge=1, le=10_000, description="Conditional DELETE deletes at most this many matches (else 412)."
+    )
+    conditional_lock_seconds: float = Field(
+        30.0, gt=0, le=600, description="Expiry of a conditional write's criteria lock."
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    national_id_system: str = Field(
+        DEFAULT_NATIONAL_ID_SYSTEM,
+        description="Identifier system of national IDs (a URI)",
+        pattern=r"^\S+:\S+$",
+    )
     log_format: Literal["json", "text"] = Field("json", description="json: one JSON object per line")
+    # SMART on FHIR (fhir_server.auth). "smart": every /fhir and /dicomweb request needs an access token.
+    # "development": requests without a token get full anonymous access (announced loudly at start-up).
+    auth_mode: Literal["smart", "development"] = Field("smart", description="smart or development")
+    access_token_seconds: int = Field(
+        3600, ge=60, le=3600, description="Lifetime of access tokens issued to apps (SMART: at most an hour)."
+    )
+    refresh_token_days: int = Field(30, ge=1, le=365, description="Lifetime of offline_access refresh tokens")
+    # DICOMweb federation (fhir_server.dicomweb): every Orthanc call is bounded by these timeouts.
+    orthanc_connect_timeout_seconds: float = Field(
+        5.0, gt=0, le=120, description="How long to wait for a hospital's Orthanc to accept a connection."
+    )
+    orthanc_timeout_seconds: float = Field(
+        30.0, gt=0, le=600, description="Longest wait for more data from an Orthanc (then 504 / sync fails)."
+    )
+    dicomweb_sync_interval_seconds: float = Field(
+        0.0, ge=0, le=86_400, description="Period of the background Orthanc sync inside the server; 0 = off."
+    )
+    dicom_timezone: str | None = Field(
+        None, description="IANA zone of modality clocks, for DICOM times without UTC offset (0008,0201)."
+    )
 
     @field_validator("mongodb_uri")
     @classmethod
@@ -50,6 +91,17 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an absolute http(s) URL ending in the FHIR base, e.g. https://h/fhir")
         return value.rstrip("/")
+
+    @field_validator("dicom_timezone")
+    @classmethod
+    def _timezone(cls, value: str | None) -> str | None:
+        if value is None or value.strip() == "":
+            return None
+        try:
+            ZoneInfo(value.strip())
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone name such as Africa/Nairobi") from None
+        return value.strip()
 
     @model_validator(mode="after")
     def _page_sizes(self) -> Settings:

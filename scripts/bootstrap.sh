@@ -28,6 +28,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip
 if [ "$want_test" = 1 ]; then
+  # The tests run real Orthanc servers (two hospitals) with the DICOMweb plugin.
+  apt_install orthanc orthanc-dicomweb
   .venv/bin/python -m pip install -q -e '.[test]'
 else
   .venv/bin/python -m pip install -q -e .

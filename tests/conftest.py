@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import httpx
 import pytest
 from server_process import RunningServer, start_server
 
+# Servers started by the suites run in development mode (anonymous requests allowed, announced loudly), so
+# tests of other features need no tokens; this also reaches in-process servers, whose Settings read the
+# environment. The SMART tests (tests/fhir_server/auth/) start their own servers with FHIR_AUTH_MODE=smart.
+DEVELOPMENT = {"FHIR_AUTH_MODE": "development"}
+os.environ.setdefault("FHIR_AUTH_MODE", "development")
+
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    running = start_server(tmp_path_factory.mktemp("server") / "data")
+    running = start_server(tmp_path_factory.mktemp("server") / "data", env=DEVELOPMENT)
     yield running
     running.stop()
 

@@ -60,7 +60,9 @@ def start_server(data_dir: Path, *extra: str, env: dict[str, str] | None = None)
         stdout=log,
         stderr=subprocess.STDOUT,
         cwd=REPO_ROOT,
-        env={**os.environ, **(env or {})},
+        # Development mode (anonymous access) unless the caller or environment sets FHIR_AUTH_MODE=smart:
+        # suites and benches of other features need no tokens; the SMART tests start secured servers.
+        env={"FHIR_AUTH_MODE": "development", **os.environ, **(env or {})},
     )
     base = f"http://127.0.0.1:{port}/fhir"
     deadline = time.monotonic() + 60

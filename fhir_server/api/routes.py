@@ -12,9 +12,15 @@ from starlette.responses import Response
 
 from fhir_server.api.negotiation import check_request_body_type
 from fhir_server.api.responses import FhirJSONResponse
-from fhir_server.api.services import ContextDep, RepositoryDep, ServicesDep
-from fhir_server.interactions import create, delete, history, patch, read, update, vread
+from fhir_server.api.services import ContextDep, Services, ServicesDep
+from fhir_server.auth.enforcement import confine_criteria
+from fhir_server.auth.guard import guarded
+from fhir_server.errors import FhirError, Problem
+from fhir_server.interactions import conditional, create, delete, history, patch, read, update, vread
 from fhir_server.interactions.capabilities import capability_statement
+from fhir_server.search.engine import SearchEngine
+from fhir_server.search.locks import COLLECTION as LOCKS
+from fhir_server.search.locks import CriteriaLock
 
 router = APIRouter(prefix="/fhir")
 
@@ -35,7 +41,7 @@ def metadata(services: ServicesDep, ctx: ContextDep) -> Response:
 def system_history(request: Request, services: ServicesDep, ctx: ContextDep) -> Response:
     settings = services.settings
     return history.history(
-        services.repository,
+        guarded(request, "history-system"),
         ctx,
         dict(request.query_params),
         default_count=settings.default_page_size,
@@ -45,17 +51,84 @@ def system_history(request: Request, services: ServicesDep, ctx: ContextDep) -> 
 
 @router.post("/{resource_type}")
 async def create_resource(
-    resource_type: str, request: Request, services: ServicesDep, ctx: ContextDep
+    resource_type: str,
+    request: Request,
+    services: ServicesDep,
+    ctx: ContextDep,
+    if_none_exist: OptionalHeader = None,
 ) -> Response:
     body = await _body(request)
-    return await _in_thread(create.create, services.repository, ctx, services.rules, resource_type, body)
+    if if_none_exist is not None:
+        return await _in_thread(
+            conditional.create_if_none_exist,
+            SearchEngine.configured(services.repository, services.settings, ctx.base_url),
+            _locks(services),
+            guarded(request, "create"),
+            ctx,
+            services.rules,
+            resource_type,
+            body,
+            confine_criteria(request, resource_type, if_none_exist),
+        )
+    repository = guarded(request, "create")
+    return await _in_thread(create.create, repository, ctx, services.rules, resource_type, body)
+
+
+@router.put("/{resource_type}")
+async def conditional_update(
+    resource_type: str,
+    request: Request,
+    services: ServicesDep,
+    ctx: ContextDep,
+    if_match: OptionalHeader = None,
+) -> Response:
+    _type_level_only(resource_type, "PUT")
+    body = await _body(request)
+    return await _in_thread(
+        conditional.conditional_update,
+        SearchEngine.configured(services.repository, services.settings, ctx.base_url),
+        _locks(services),
+        guarded(request, "update"),
+        ctx,
+        services.rules,
+        resource_type,
+        confine_criteria(request, resource_type, request.url.query),
+        body,
+        if_match=if_match,
+    )
+
+
+@router.delete("/{resource_type}")
+def conditional_delete(
+    resource_type: str, request: Request, services: ServicesDep, ctx: ContextDep
+) -> Response:
+    _type_level_only(resource_type, "DELETE")
+    return conditional.conditional_delete(
+        SearchEngine.configured(services.repository, services.settings, ctx.base_url),
+        guarded(request, "delete"),
+        ctx,
+        resource_type,
+        confine_criteria(request, resource_type, request.url.query),
+        max_matches=services.settings.max_conditional_delete,
+    )
+
+
+def _type_level_only(segment: str, method: str) -> None:
+    # PUT/DELETE [base]/[type] share their path with /metadata and /_history, which allow GET only.
+    if not segment[:1].isupper():
+        raise FhirError(Problem.METHOD_NOT_ALLOWED, f"{method} is not allowed on /fhir/{segment}")
+
+
+def _locks(services: Services) -> CriteriaLock:
+    collection = services.connection.db.get_collection(LOCKS)
+    return CriteriaLock(collection, services.settings.conditional_lock_seconds)
 
 
 @router.get("/{resource_type}/_history")
 def type_history(resource_type: str, request: Request, services: ServicesDep, ctx: ContextDep) -> Response:
     settings = services.settings
     return history.history(
-        services.repository,
+        guarded(request, "history-type"),
         ctx,
         dict(request.query_params),
         resource_type=resource_type,
@@ -68,13 +141,13 @@ def type_history(resource_type: str, request: Request, services: ServicesDep, ct
 def read_resource(
     resource_type: str,
     resource_id: str,
-    repository: RepositoryDep,
+    request: Request,
     ctx: ContextDep,
     if_none_match: OptionalHeader = None,
     if_modified_since: OptionalHeader = None,
 ) -> Response:
     return read.read(
-        repository,
+        guarded(request, "read"),
         ctx,
         resource_type,
         resource_id,
@@ -95,7 +168,7 @@ async def update_resource(
     body = await _body(request)
     return await _in_thread(
         update.update,
-        services.repository,
+        guarded(request, "update"),
         ctx,
         services.rules,
         resource_type,
@@ -117,7 +190,7 @@ async def patch_resource(
     body = await _body(request, patch_body=True)
     return await _in_thread(
         patch.patch,
-        services.repository,
+        guarded(request, "patch"),
         ctx,
         services.rules,
         resource_type,
@@ -131,11 +204,11 @@ async def patch_resource(
 def delete_resource(
     resource_type: str,
     resource_id: str,
-    repository: RepositoryDep,
+    request: Request,
     ctx: ContextDep,
     if_match: OptionalHeader = None,
 ) -> Response:
-    return delete.delete(repository, ctx, resource_type, resource_id, if_match=if_match)
+    return delete.delete(guarded(request, "delete"), ctx, resource_type, resource_id, if_match=if_match)
 
 
 @router.get("/{resource_type}/{resource_id}/_history")
@@ -144,7 +217,7 @@ def instance_history(
 ) -> Response:
     settings = services.settings
     return history.history(
-        services.repository,
+        guarded(request, "history-instance"),
         ctx,
         dict(request.query_params),
         resource_type=resource_type,
@@ -156,9 +229,9 @@ def instance_history(
 
 @router.get("/{resource_type}/{resource_id}/_history/{version_id}")
 def vread_resource(
-    resource_type: str, resource_id: str, version_id: str, repository: RepositoryDep, ctx: ContextDep
+    resource_type: str, resource_id: str, version_id: str, request: Request, ctx: ContextDep
 ) -> Response:
-    return vread.vread(repository, ctx, resource_type, resource_id, version_id)
+    return vread.vread(guarded(request, "vread"), ctx, resource_type, resource_id, version_id)
 
 
 async def _in_thread(func, *args, **kwargs):  # type: ignore[no-untyped-def]

@@ -8,6 +8,7 @@ from starlette.responses import Response
 
 from fhir_server.api.negotiation import check_request_body_type
 from fhir_server.api.services import ContextDep, ServicesDep
+from fhir_server.auth.guard import entry_guard
 from fhir_server.interactions import bundle
 
 router = APIRouter()
@@ -28,4 +29,5 @@ async def batch_or_transaction(request: Request, services: ServicesDep, ctx: Con
         find_ids=services.find_ids,
         default_count=settings.default_page_size,
         max_count=settings.max_page_size,
+        guard=entry_guard(request),
     )

@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from fhir_server.api.negotiation import check_request_body_type
 from fhir_server.api.services import ContextDep, ServicesDep
+from fhir_server.auth.enforcement import require_write
 from fhir_server.errors import FhirError, Problem
 from fhir_server.interactions import terminology_operations as ops
 from fhir_server.interactions import validate
@@ -70,6 +71,7 @@ async def validate_type(
     resource_type: str, request: Request, services: ServicesDep, ctx: ContextDep
 ) -> Response:
     check_request_body_type(request.headers.get("content-type"))
+    require_write(request, resource_type)
     return validate.validate(ctx, services.rules, resource_type, await request.body())
 
 
@@ -78,4 +80,5 @@ async def validate_instance(
     resource_type: str, resource_id: str, request: Request, services: ServicesDep, ctx: ContextDep
 ) -> Response:
     check_request_body_type(request.headers.get("content-type"))
+    require_write(request, resource_type)
     return validate.validate(ctx, services.rules, resource_type, await request.body(), resource_id)

@@ -34,6 +34,8 @@ CAPABILITY_TRANSACTION = "transaction"
 
 # Finds the ids matching a search, for conditional references and ifNoneExist: (repository, type, query).
 FindIds = Callable[[MongoRepository, str, str], list[str]]
+# Wraps the repository an entry runs against, by the entry's HTTP method (authorization, one entry at a time).
+EntryGuard = Callable[[MongoRepository, str], MongoRepository]
 
 _ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
 
@@ -59,6 +61,7 @@ def process(
     find_ids: FindIds | None,
     default_count: int,
     max_count: int,
+    guard: EntryGuard | None = None,
 ) -> Response:
     bundle = parse_json(body)
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
@@ -71,7 +74,7 @@ def process(
             Problem.INVALID, f"Bundle.type must be batch or transaction, not {kind!r}", ["Bundle.type"]
         )
     entries = [_parse_entry(i, e) for i, e in enumerate(_entries(bundle))]
-    runner = _Runner(ctx, rules, find_ids, default_count, max_count)
+    runner = _Runner(ctx, rules, find_ids, default_count, max_count, guard)
     if kind == "batch":
         results = [runner.run_isolated(repository, e) for e in entries]
         return _response_bundle(ctx, "batch-response", results)
@@ -122,10 +125,12 @@ class _Runner:
         find_ids: FindIds | None,
         default_count: int,
         max_count: int,
+        guard: EntryGuard | None = None,
     ) -> None:
         self.ctx = ctx
         self.rules = rules
         self.find_ids = find_ids
+        self.guard = guard
         self.default_count = default_count
         self.max_count = max_count
         self.references: dict[str, str] = {}
@@ -201,6 +206,8 @@ class _Runner:
             return {"response": {"status": _status(exc.status), "outcome": exc.outcome()}}
 
     def run(self, repository: MongoRepository, entry: _Entry) -> dict[str, Any]:
+        if self.guard is not None:
+            repository = self.guard(repository, entry.method)
         try:
             return self._run(repository, entry)
         except FhirError as exc:

@@ -6,7 +6,7 @@ parameters, operations), never written by hand, so it cannot claim what the serv
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +32,8 @@ class Capabilities:
     """What optional features are wired in; each later feature registers itself here."""
 
     search_parameters: Mapping[str, Sequence[Mapping[str, Any]]] = field(default_factory=dict)
+    search_include: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    search_rev_include: Mapping[str, Sequence[str]] = field(default_factory=dict)
     conditional_create: bool = False
     conditional_update: bool = False
     conditional_delete: str = "not-supported"
@@ -39,7 +41,8 @@ class Capabilities:
     type_operations: Mapping[str, list[Mapping[str, Any]]] = field(default_factory=dict)
     read_only_types: Sequence[str] = ()
     read_only_search_parameters: Sequence[tuple[str, str]] = ()
-    security: Mapping[str, Any] | None = None
+    # rest.security; a function of the FHIR base URL because it names absolute OAuth endpoint URLs.
+    security: Callable[[str], Mapping[str, Any]] | None = None
     system_interactions: list[str] = field(
         default_factory=lambda: [history.CAPABILITY_SYSTEM, "batch", "transaction"]
     )
@@ -66,6 +69,8 @@ def capability_statement(caps: Capabilities, base_url: str) -> dict[str, Any]:
             "conditionalDelete": caps.conditional_delete,
         }
         if params:
+            entry["searchInclude"] = list(caps.search_include.get(resource_type, ()))
+            entry["searchRevInclude"] = list(caps.search_rev_include.get(resource_type, ()))
             entry["searchParam"] = params
         if caps.type_operations.get(resource_type):
             entry["operation"] = caps.type_operations[resource_type]
@@ -87,7 +92,7 @@ def capability_statement(caps: Capabilities, base_url: str) -> dict[str, Any]:
         "interaction": [{"code": code} for code in caps.system_interactions],
     }
     if caps.security is not None:
-        rest["security"] = caps.security
+        rest["security"] = caps.security(base_url)
     if caps.system_operations:
         rest["operation"] = caps.system_operations
     return {

@@ -2,7 +2,8 @@
 
 Policy (also stated in the CapabilityStatement): deleting an id that never existed is 404; deleting an
 already deleted resource succeeds again without a new version (delete is idempotent); a read afterwards
-is 410 Gone and history keeps every version. `If-Match` is honoured.
+is 410 Gone and history keeps every version. `If-Match` is honoured. Conditional delete
+(`DELETE [type]?criteria`) is in `fhir_server.interactions.conditional`.
 """
 
 from __future__ import annotations

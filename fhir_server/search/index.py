@@ -1,6 +1,9 @@
 """Search values precomputed on every write and stored in `sp` of the current version document.
 
-Every value is normalized so that search is an equality or range match on an indexed field.
+`sp.k` holds the index keys of every registered parameter (grammar in `fhir_server.search.keys`) and is the
+only indexed search field; `sp.x` holds original strings for `:exact`. The index is partial on
+`{cur: true, del: false}`, so it holds live resources only and a query that states those two conditions
+is planned on it.
 """
 
 from __future__ import annotations
@@ -10,33 +13,32 @@ from typing import Any
 
 from pymongo import IndexModel
 
+from fhir_server.search.extract import resource_keys
+from fhir_server.search.keys import INDEX_NAME, KEYS_FIELD
+
 JsonObject = dict[str, Any]
 
-COMMON_PARAMETERS = ("_id", "_tag", "_profile", "_security", "_source")
+LIVE: dict[str, Any] = {"cur": True, "del": False}
 
 
-def _token_values(codings: Sequence[JsonObject]) -> list[str]:
-    values: list[str] = []
-    for coding in codings:
-        code = coding.get("code")
-        if not isinstance(code, str):
-            continue
-        system = coding.get("system") or ""
-        values += [f"{system}|{code}", code]
-    return values
+class SearchIndexer:
+    """Index values for the repository; `own_bases` are this server's public base URLs, so absolute
+    references to them index as `Type/id`."""
+
+    def __init__(self, own_bases: Sequence[str] = ()) -> None:
+        self._own_bases = tuple(b.rstrip("/") for b in own_bases if b)
+
+    def index_values(self, resource: JsonObject) -> dict[str, list[Any]]:
+        keys, exact = resource_keys(resource, self._own_bases)
+        return {"k": keys, "x": exact}
+
+    def index_models(self, resource_type: str) -> list[IndexModel]:
+        return index_models(resource_type)
 
 
 def index_values(resource: JsonObject) -> dict[str, list[Any]]:
-    meta = resource.get("meta") or {}
-    values: dict[str, list[Any]] = {
-        "_id": [resource["id"]],
-        "_tag": _token_values(meta.get("tag") or []),
-        "_security": _token_values(meta.get("security") or []),
-        "_profile": list(meta.get("profile") or []),
-        "_source": [meta["source"]] if meta.get("source") else [],
-    }
-    return {name: vals for name, vals in values.items() if vals}
+    return SearchIndexer().index_values(resource)
 
 
 def index_models(resource_type: str) -> list[IndexModel]:
-    return [IndexModel([(f"sp.{name}", 1)], name=f"sp_{name}") for name in COMMON_PARAMETERS]
+    return [IndexModel([(KEYS_FIELD, 1)], name=INDEX_NAME, partialFilterExpression=dict(LIVE))]

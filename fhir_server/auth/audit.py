@@ -1,0 +1,243 @@
+"""AuditEvents (https://hl7.org/fhir/R4/auditevent.html) for authorization decisions worth keeping (tokens
+issued or refused, access denied) and for every read and write of patient data: who, what, when, from where.
+
+They live in their own collection `audit_events` as R4 AuditEvent JSON (checked against the fhir.resources
+R4B model) with a few indexed search keys beside it. The request path only puts a small record on a queue;
+a background thread builds, validates and inserts the events in batches with write concern `j: false`
+(acknowledged by the database, not waiting for its journal flush): an audit write never delays a read.
+The price is that events of the last moments before a crash of the database can be lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from fhir.resources.R4B.auditevent import AuditEvent
+from pymongo import IndexModel
+from pymongo.database import Database
+from pymongo.write_concern import WriteConcern
+
+from fhir_server.storage.mongo import format_instant
+
+log = logging.getLogger(__name__)
+
+Category = Literal["rest", "login", "denied"]
+Outcome = Literal["0", "4", "8"]
+COLLECTION = "audit_events"
+USER_SYSTEM = "urn:imaging-federation:user"
+CLIENT_SYSTEM = "urn:imaging-federation:client"
+_DCM = "http://dicom.nema.org/resources/ontology/DCM"
+_TYPES: dict[Category, dict[str, str]] = {
+    "rest": {
+        "system": "http://terminology.hl7.org/CodeSystem/audit-event-type",
+        "code": "rest",
+        "display": "RESTful Operation",
+    },
+    "login": {"system": _DCM, "code": "110114", "display": "User Authentication"},
+    "denied": {"system": _DCM, "code": "110113", "display": "Security Alert"},
+}
+_ROLE_TYPE = "http://terminology.hl7.org/CodeSystem/extra-security-role-type"
+_BATCH = 500
+
+
+@dataclass(frozen=True)
+class Who:
+    subject: str
+    client_id: str | None = None
+    role: str | None = None  # None: a backend service acting as itself
+    fhir_user: str | None = None
+    address: str | None = None
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    category: Category
+    subtype: str  # a restful-interaction code (read, create, …), or "token" for the token endpoint
+    action: Literal["C", "R", "U", "D", "E"]
+    outcome: Outcome
+    who: Who
+    entities: tuple[str, ...] = ()  # references, e.g. "ImagingStudy/1"
+    patients: tuple[str, ...] = ()  # ids of the patients whose data it concerns
+    description: str | None = None
+    recorded: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+class AuditLog:
+    def __init__(self, db: Database[dict[str, Any]], *, background: bool = True) -> None:
+        self._events = db.get_collection(COLLECTION, write_concern=WriteConcern(w=1, j=False))
+        self._queue: queue.Queue[AuditRecord | None] = queue.Queue(maxsize=20_000)
+        self._thread: threading.Thread | None = None
+        if background:
+            self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
+            self._thread.start()
+
+    def ensure_indexes(self) -> None:
+        self._events.create_indexes(
+            [
+                IndexModel([("ts", -1)], name="recorded"),
+                IndexModel([("agents", 1), ("ts", -1)], name="agent"),
+                IndexModel([("entities", 1), ("ts", -1)], name="entity"),
+                IndexModel([("types", 1), ("ts", -1)], name="type"),
+            ]
+        )
+
+    def record(self, record: AuditRecord) -> None:
+        if self._thread is None:
+            self._write([record])
+            return
+        try:
+            self._queue.put(record, timeout=1.0)
+        except queue.Full:
+            self._write([record])  # the writer is far behind: slow this request rather than lose the event
+
+    def flush(self) -> None:
+        """Wait until every event recorded so far is stored (before answering an audit search)."""
+        if self._thread is not None:
+            self._queue.join()
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    @property
+    def collection(self) -> Any:
+        return self._events
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            batch = [first]
+            while len(batch) < _BATCH:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            records = [r for r in batch if r is not None]
+            try:
+                if records:
+                    self._write(records)
+            except Exception:
+                log.exception("could not store %d audit events", len(records))
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+            if len(records) != len(batch):
+                return
+
+    def _write(self, records: Iterable[AuditRecord]) -> None:
+        self._events.insert_many([_document(r) for r in records], ordered=False)
+
+
+def _document(record: AuditRecord) -> dict[str, Any]:
+    event = audit_event(record)
+    try:
+        AuditEvent.model_validate(event)
+    except ValueError:
+        log.exception("audit event %s does not validate; stored as built", event["id"])
+    who = record.who
+    agents = {a for a in (who.subject, who.client_id, who.fhir_user) if a}
+    kind = _TYPES[record.category]
+    return {
+        "_id": event["id"],
+        "ts": record.recorded,
+        "agents": sorted(agents),
+        "entities": sorted({*record.entities, *(f"Patient/{p}" for p in record.patients)}),
+        "patients": sorted(set(record.patients)),
+        "types": [kind["code"], f"{kind['system']}|{kind['code']}", record.subtype],
+        "outcome": record.outcome,
+        "res": event,
+    }
+
+
+def audit_event(record: AuditRecord) -> dict[str, Any]:
+    subtype_system = "http://hl7.org/fhir/restful-interaction" if record.subtype != "token" else _DCM
+    subtype: dict[str, str] = {"system": subtype_system, "code": record.subtype}
+    if record.subtype == "token":
+        subtype = {"system": _DCM, "code": "110122", "display": "Login"}
+    event: dict[str, Any] = {
+        "resourceType": "AuditEvent",
+        "id": str(uuid.uuid4()),
+        "meta": {"lastUpdated": format_instant(record.recorded)},
+        "type": _TYPES[record.category],
+        "subtype": [subtype],
+        "action": record.action,
+        "recorded": format_instant(record.recorded),
+        "outcome": record.outcome,
+        "agent": _agents(record.who),
+        "source": {
+            "observer": {"display": "imaging-federation-fhir"},
+            "type": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/security-source-type",
+                    "code": "4",
+                    "display": "Application Server",
+                }
+            ],
+        },
+    }
+    if record.description:
+        event["outcomeDesc"] = record.description[:1000]
+    entities = [_entity(ref, patient=False) for ref in dict.fromkeys(record.entities)]
+    entities += [_entity(f"Patient/{p}", patient=True) for p in dict.fromkeys(record.patients)]
+    if entities:
+        event["entity"] = entities
+    return event
+
+
+def _agents(who: Who) -> list[dict[str, Any]]:
+    network = {"network": {"address": who.address, "type": "2"}} if who.address else {}
+    agents: list[dict[str, Any]] = []
+    if who.role is not None:
+        user: dict[str, Any] = {
+            "identifier": {"system": USER_SYSTEM, "value": who.subject},
+            "display": who.subject,
+        }
+        if who.fhir_user:
+            user["reference"] = who.fhir_user
+        agents.append(
+            {
+                "type": {"coding": [{"system": _ROLE_TYPE, "code": "humanuser", "display": "human user"}]},
+                "who": user,
+                "altId": who.subject,
+                "requestor": True,
+                **network,
+            }
+        )
+    if who.client_id or who.role is None:
+        client = who.client_id or who.subject
+        agents.append(
+            {
+                "type": {"coding": [{"system": _DCM, "code": "110150", "display": "Application"}]},
+                "who": {"identifier": {"system": CLIENT_SYSTEM, "value": client}, "display": client},
+                "requestor": who.role is None,
+                **({} if who.role is not None else network),
+            }
+        )
+    return agents
+
+
+def _entity(reference: str, *, patient: bool) -> dict[str, Any]:
+    entity_type = "http://terminology.hl7.org/CodeSystem/audit-entity-type"
+    if patient:
+        return {
+            "what": {"reference": reference},
+            "type": {"system": entity_type, "code": "1", "display": "Person"},
+            "role": {
+                "system": "http://terminology.hl7.org/CodeSystem/object-role",
+                "code": "1",
+                "display": "Patient",
+            },
+        }
+    return {
+        "what": {"reference": reference},
+        "type": {"system": entity_type, "code": "2", "display": "System Object"},
+    }

@@ -1,0 +1,217 @@
+"""The SMART authorization server: authlib's framework-neutral `AuthorizationServer` bound to our stores,
+one instance per request (it knows the request's public URLs and the caller's address).
+
+Token lifetimes: user tokens FHIR_ACCESS_TOKEN_SECONDS (default 3600, App Launch 2.2 recommends at most an
+hour); backend services 300 s (Backend Services §response: "SHOULD NOT exceed five minutes").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from authlib.common.security import generate_token
+from authlib.oauth2 import AuthorizationServer, OAuth2Error
+from joserfc import jws
+from joserfc.errors import JoseError
+from starlette.responses import Response
+
+from fhir_server.auth.audit import AuditRecord, Who
+from fhir_server.auth.client_assertion import SmartClientAssertion
+from fhir_server.auth.components import AuthComponents
+from fhir_server.auth.grants import (
+    BackendServices,
+    S256Only,
+    SmartAuthorizationCode,
+    SmartLaunchParameters,
+    SmartOpenID,
+    SmartRefreshToken,
+)
+from fhir_server.auth.issued_tokens import IssuedToken
+from fhir_server.auth.principal import Principal
+from fhir_server.auth.refresh_tokens import ONLINE_ACCESS_SECONDS
+from fhir_server.auth.scopes import LAUNCH, LAUNCH_PATIENT, OFFLINE_ACCESS, ONLINE_ACCESS, ScopeSet
+from fhir_server.auth.token_endpoints import SmartIntrospection, SmartRevocation
+from fhir_server.auth.tokens import Grant, mint_access_token
+from fhir_server.auth.urls import Urls
+
+BACKEND_TOKEN_SECONDS = 300
+
+
+class SmartAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
+    def __init__(self, auth: AuthComponents, urls: Urls, endpoint_url: str, address: str | None) -> None:
+        super().__init__()
+        self.auth = auth
+        self.urls = urls
+        self.address = address
+        self._minted: dict[str, Any] = {}
+        self.register_token_generator("default", self._generate_token)
+        audiences = list(dict.fromkeys([urls.token, endpoint_url]))
+        self.register_client_auth_method(
+            "private_key_jwt", SmartClientAssertion(audiences, auth.client_keys, auth.assertions)
+        )
+        self.register_grant(
+            SmartAuthorizationCode, [S256Only(), SmartLaunchParameters(self), SmartOpenID(self)]
+        )
+        self.register_grant(SmartRefreshToken)
+        self.register_grant(BackendServices)
+        self.register_endpoint(SmartIntrospection(self))
+        self.register_endpoint(SmartRevocation(self))
+
+    # -- authlib hooks ----------------------------------------------------------------------------------
+
+    def query_client(self, client_id: str) -> Any:
+        return self.auth.clients.get(client_id)
+
+    def create_oauth2_request(self, request: Any) -> Any:
+        return request  # the routes build a PlainOAuth2Request themselves
+
+    def create_json_request(self, request: Any) -> Any:
+        return request
+
+    def validate_requested_scope(self, scope: str | None) -> None:
+        """Scopes are narrowed, never refused wholesale: unknown ones are dropped (see ScopeSet.narrow)."""
+
+    def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def handle_response(self, status: int, body: Any, headers: list[tuple[str, str]]) -> Response:
+        content = orjson.dumps(body) if isinstance(body, dict) else (body or b"")
+        response = Response(content, status_code=status)
+        for name, value in headers:
+            response.headers[name] = value
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    def handle_error_response(self, request: Any, error: OAuth2Error) -> Response:
+        if request is not None and str(getattr(request, "uri", "")).endswith("/token"):
+            data = request.payload.data if request.payload is not None else {}
+            self._audit_token(
+                Who(data.get("client_id") or _assertion_subject(data) or "unknown", address=self.address),
+                outcome="4",
+                description=f"token request refused: {error.error}: {error.description or ''}".strip(),
+            )
+        return super().handle_error_response(request, error)  # type: ignore[no-any-return]
+
+    def save_token(self, token: dict[str, Any], request: Any) -> None:
+        claims = self._minted
+        jti, exp = claims["jti"], claims["exp"]
+        principal: Principal | None = request.user
+        refresh_key = None
+        if "refresh_token" in token and principal is not None:
+            scopes = ScopeSet.parse(token["scope"])
+            lifetime = (
+                self.auth.settings.refresh_token_days * 86400
+                if scopes.has(OFFLINE_ACCESS)
+                else ONLINE_ACCESS_SECONDS
+            )
+            refresh_key = self.auth.refresh_tokens.save(
+                token["refresh_token"], request.client.get_client_id(), token["scope"], principal, lifetime
+            )
+        if refresh_key is None and request.refresh_token is not None:
+            refresh_key = request.refresh_token.digest
+        if refresh_key is not None:
+            self.auth.refresh_tokens.remember_access_token(refresh_key, jti, exp)
+        if request.authorization_code is not None:
+            self.auth.codes.record_issued(request.form["code"], jti, exp, refresh_key)
+        who = Who(
+            principal.username if principal else request.client.get_client_id(),
+            client_id=request.client.get_client_id(),
+            role=principal.role if principal else None,
+            fhir_user=principal.fhir_user if principal else None,
+            address=self.address,
+        )
+        patient = claims.get("patient")
+        self._audit_token(
+            who,
+            outcome="0",
+            description=f"token issued: {token['scope']}",
+            patients=(patient,) if patient else (),
+        )
+
+    # -- tokens -----------------------------------------------------------------------------------------
+
+    def _generate_token(
+        self,
+        grant_type: str,
+        client: Any,
+        user: Principal | None = None,
+        scope: str | None = None,
+        expires_in: int | None = None,
+        include_refresh_token: bool = True,
+    ) -> dict[str, Any]:
+        scope = scope or ""
+        scopes = ScopeSet.parse(scope)
+        backend = user is None
+        lifetime = BACKEND_TOKEN_SECONDS if backend else self.auth.settings.access_token_seconds
+        grant = Grant(
+            subject=user.username if user else client.get_client_id(),
+            scope=scope,
+            client_id=client.get_client_id(),
+            patient=user.patient if user else None,
+            fhir_user=user.fhir_user if user else None,
+            role=user.role if user else None,
+        )
+        access_token, self._minted = mint_access_token(self.auth.keys, self.urls, grant, lifetime)
+        token: dict[str, Any] = {
+            "access_token": access_token,
+            "token_type": "Bearer",
+            "expires_in": lifetime,
+            "scope": scope,
+        }
+        if user is not None and user.patient:
+            token["patient"] = user.patient
+            if scopes.has(LAUNCH) or scopes.has(LAUNCH_PATIENT):
+                token["need_patient_banner"] = user.need_patient_banner
+        if (
+            include_refresh_token
+            and user is not None
+            and (scopes.has(OFFLINE_ACCESS) or scopes.has(ONLINE_ACCESS))
+        ):
+            token["refresh_token"] = generate_token(48)
+        return token
+
+    def revoke(self, token: IssuedToken) -> None:
+        if token.kind == "access_token":
+            self.auth.revocations.revoke(str(token.claims["jti"]), token.exp)
+        elif token.refresh_key is not None:
+            for jti, exp in self.auth.refresh_tokens.revoke(token.refresh_key):
+                self.auth.revocations.revoke(jti, exp)
+
+    def revoke_replayed_code(self, code: str) -> None:
+        issued = self.auth.codes.replayed(code)
+        if issued is None:
+            return
+        if issued.access_jti and issued.access_exp:
+            self.auth.revocations.revoke(issued.access_jti, issued.access_exp)
+        if issued.refresh_digest:
+            for jti, exp in self.auth.refresh_tokens.revoke(issued.refresh_digest):
+                self.auth.revocations.revoke(jti, exp)
+
+    def _audit_token(
+        self, who: Who, *, outcome: str, description: str, patients: tuple[str, ...] = ()
+    ) -> None:
+        self.auth.audit.record(
+            AuditRecord(
+                category="login",
+                subtype="token",
+                action="E",
+                outcome=outcome,  # type: ignore[arg-type]
+                who=who,
+                patients=patients,
+                description=description,
+            )
+        )
+
+
+def _assertion_subject(data: dict[str, str]) -> str | None:
+    """The client a (maybe invalid) client assertion claims to be, for the audit trail only."""
+    assertion = data.get("client_assertion")
+    if not assertion:
+        return None
+    try:
+        claims = orjson.loads(jws.extract_compact(assertion.encode()).payload)
+    except (JoseError, ValueError, orjson.JSONDecodeError):
+        return None
+    sub = claims.get("sub") if isinstance(claims, dict) else None
+    return f"{sub} (unverified)" if isinstance(sub, str) else None

@@ -1,0 +1,266 @@
+"""The pages between `/authorize` and the redirect back to the app: login, patient picker, consent.
+
+Standalone launch with `launch/patient` (or any `patient/` scope): a clinician or admin picks the patient;
+a patient user is their own patient. EHR launch: the patient comes from the launch context, and a patient
+user may only launch for themselves. The user then sees the scopes in plain words and may untick any of
+them; the app gets what is left (never more than it asked for and is registered for; `admin` only for admins).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+from authlib.oauth2 import OAuth2Error
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from fhir_server.auth.audit import AuditRecord, Who
+from fhir_server.auth.consent_text import describe
+from fhir_server.auth.oauth_request import PlainOAuth2Request, read_form
+from fhir_server.auth.pages import error_page, page
+from fhir_server.auth.pending import MAX_LOGIN_FAILURES, PendingAuthorization
+from fhir_server.auth.principal import Principal
+from fhir_server.auth.routes_oauth import BROWSER_COOKIE, authorization_error, components, server_for, urls_of
+from fhir_server.auth.scopes import ADMIN, LAUNCH, LAUNCH_PATIENT, join, split
+from fhir_server.auth.users import User
+
+router = APIRouter(prefix="/auth")
+_PICKER_LIMIT = 50
+_PICKER_SCAN = 5000
+_EXPIRED = (
+    "This sign-in request has expired or was started in another browser. Return to the app and start again."
+)
+
+
+def _pending(request: Request, tx: str) -> PendingAuthorization | None:
+    return components(request).pending.get(tx, request.cookies.get(BROWSER_COOKIE))
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    form = dict(await read_form(request))
+    return await run_in_threadpool(_login, request, form)
+
+
+def _login(request: Request, form: dict[str, str]) -> Response:
+    auth = components(request)
+    pending = _pending(request, form.get("tx", ""))
+    if pending is None:
+        return error_page("Sign-in expired", _EXPIRED)
+    username = form.get("username", "").strip()
+    user = auth.users.authenticate(username, form.get("password", ""))
+    if user is None:
+        failures = auth.pending.login_failed(pending.tx)
+        _audit_login(
+            request,
+            username or "unknown",
+            pending.client_id,
+            "4",
+            "login failed: wrong user name or password",
+        )
+        if failures >= MAX_LOGIN_FAILURES:
+            return error_page("Too many attempts", "Sign-in was stopped after too many failed attempts.", 429)
+        return page(
+            "login.html",
+            401,
+            tx=pending.tx,
+            client_name=pending.client_name,
+            username=username,
+            error="The user name or password is not correct.",
+            title="Sign in",
+        )
+    auth.pending.update(pending.tx, username=user.username, auth_time=int(time.time()))
+    if pending.launch_patient is not None:
+        if user.role == "patient" and pending.launch_patient != user.patient:
+            return error_page("Not your record", "This launch is for another patient's record.", 403)
+        auth.pending.update(pending.tx, patient=pending.launch_patient)
+        return _consent_page(request, pending.tx)
+    if _needs_patient(pending.scope):
+        if user.role == "patient":
+            auth.pending.update(pending.tx, patient=user.patient)
+            return _consent_page(request, pending.tx)
+        return _picker(request, pending, "")
+    return _consent_page(request, pending.tx)
+
+
+def _needs_patient(scope: str) -> bool:
+    return any(s == LAUNCH_PATIENT or s.startswith("patient/") for s in split(scope))
+
+
+@router.get("/patients")
+def patients(request: Request, tx: str = "", q: str = "") -> Response:
+    pending = _pending(request, tx)
+    if pending is None or pending.username is None:
+        return error_page("Sign-in expired", _EXPIRED)
+    return _picker(request, pending, q)
+
+
+def _picker(request: Request, pending: PendingAuthorization, query: str) -> Response:
+    found, truncated = _find_patients(request, query)
+    return page(
+        "patients.html",
+        tx=pending.tx,
+        client_name=pending.client_name,
+        patients=found,
+        truncated=truncated,
+        query=query,
+        title="Choose a patient",
+    )
+
+
+def _find_patients(request: Request, query: str) -> tuple[list[dict[str, Any]], bool]:
+    """A name/birth-date filter over current Patients (the picker does not depend on the search module)."""
+    repository = components(request).repository
+    if repository is None:
+        return [], False
+    needle = query.strip().casefold()
+    cursor = (
+        repository.collection("Patient").find({"cur": True, "del": False}, {"res": 1}).limit(_PICKER_SCAN)
+    )
+    found: list[dict[str, Any]] = []
+    for doc in cursor:
+        summary = _summary(doc["res"])
+        haystack = f"{summary['name']} {summary['birth_date'] or ''} {summary['id']}".casefold()
+        if needle and needle not in haystack:
+            continue
+        if len(found) == _PICKER_LIMIT:
+            return found, True
+        found.append(summary)
+    return sorted(found, key=lambda p: p["name"].casefold()), False
+
+
+def _summary(patient: dict[str, Any]) -> dict[str, Any]:
+    names = patient.get("name") or [{}]
+    name = names[0] if isinstance(names[0], dict) else {}
+    text = name.get("text") or " ".join([*name.get("given", []), name.get("family", "")]).strip()
+    return {
+        "id": patient.get("id"),
+        "name": text or "(no name)",
+        "birth_date": patient.get("birthDate"),
+        "gender": patient.get("gender"),
+    }
+
+
+@router.post("/patient")
+async def choose_patient(request: Request) -> Response:
+    form = dict(await read_form(request))
+    return await run_in_threadpool(_choose_patient, request, form)
+
+
+def _choose_patient(request: Request, form: dict[str, str]) -> Response:
+    auth = components(request)
+    pending = _pending(request, form.get("tx", ""))
+    if pending is None or pending.username is None:
+        return error_page("Sign-in expired", _EXPIRED)
+    user = auth.users.get(pending.username)
+    if user is None or user.role == "patient":
+        return error_page("Not allowed", "Only clinicians and administrators choose a patient.", 403)
+    chosen = form.get("patient", "")
+    current = auth.repository.read("Patient", chosen) if auth.repository and chosen else None
+    if current is None or current.deleted:
+        return _picker(request, pending, "")
+    auth.pending.update(pending.tx, patient=chosen)
+    return _consent_page(request, pending.tx)
+
+
+def _consent_page(request: Request, tx: str) -> Response:
+    auth = components(request)
+    pending = _pending(request, tx)
+    if pending is None or pending.username is None:
+        return error_page("Sign-in expired", _EXPIRED)
+    user = auth.users.get(pending.username)
+    if user is None:
+        return error_page("Sign-in expired", _EXPIRED)
+    patient_label = _patient_label(request, pending.patient)
+    scopes = [{"scope": s, "text": describe(s, patient_label)} for s in _offerable(pending, user)]
+    return page(
+        "consent.html",
+        tx=pending.tx,
+        client_name=pending.client_name,
+        user_label=user.name or user.username,
+        patient_label=patient_label,
+        scopes=scopes,
+        title="Allow access",
+    )
+
+
+def _offerable(pending: PendingAuthorization, user: User) -> list[str]:
+    """What this user can grant this app: `admin` only as an admin, patient scopes only with a patient."""
+    offer = []
+    for scope in split(pending.scope):
+        if scope == ADMIN and user.role != "admin":
+            continue
+        if (scope.startswith("patient/") or scope in (LAUNCH_PATIENT, LAUNCH)) and pending.patient is None:
+            continue
+        offer.append(scope)
+    return offer
+
+
+def _patient_label(request: Request, patient_id: str | None) -> str | None:
+    repository = components(request).repository
+    if patient_id is None or repository is None:
+        return None
+    version = repository.read("Patient", patient_id)
+    if version is None or version.resource is None:
+        return patient_id
+    return str(_summary(version.resource)["name"])
+
+
+@router.post("/consent")
+async def consent(request: Request) -> Response:
+    form = await read_form(request)
+    return await run_in_threadpool(_consent, request, form)
+
+
+def _consent(request: Request, form: list[tuple[str, str]]) -> Response:
+    auth = components(request)
+    fields = dict(form)
+    pending = _pending(request, fields.get("tx", ""))
+    user = auth.users.get(pending.username) if pending and pending.username else None
+    if pending is None or user is None:
+        return error_page("Sign-in expired", _EXPIRED)
+    auth.pending.finish(pending.tx)  # one decision per request, whatever it is
+    offer = _offerable(pending, user)
+    chosen = {value for key, value in form if key == "scope"}
+    granted = join(s for s in offer if s in chosen)
+    allow = fields.get("decision") == "allow" and granted
+    params = [(k, v) for k, v in pending.params if k != "scope"] + [("scope", granted or pending.scope)]
+    urls = urls_of(request)
+    server = server_for(request, urls.authorize)
+    oauth = PlainOAuth2Request("GET", f"{urls.authorize}?{urlencode(params)}", {}, params, [])
+    try:
+        grant = server.get_consent_grant(oauth)
+    except OAuth2Error as error:
+        return authorization_error(server, oauth, error)
+    if not allow:
+        return server.create_authorization_response(oauth, grant_user=None, grant=grant)  # type: ignore[no-any-return]
+    principal = Principal(
+        username=user.username,
+        role=user.role,
+        fhir_user=user.fhir_user,
+        patient=pending.patient if _binds_patient(granted) else None,
+        auth_time=pending.auth_time or int(time.time()),
+        need_patient_banner=not pending.ehr_launch,
+    )
+    return server.create_authorization_response(oauth, grant_user=principal, grant=grant)  # type: ignore[no-any-return]
+
+
+def _binds_patient(scope: str) -> bool:
+    return any(s in (LAUNCH, LAUNCH_PATIENT) or s.startswith("patient/") for s in split(scope))
+
+
+def _audit_login(request: Request, username: str, client_id: str, outcome: str, description: str) -> None:
+    address = request.client.host if request.client else None
+    components(request).audit.record(
+        AuditRecord(
+            category="login",
+            subtype="token",
+            action="E",
+            outcome=outcome,  # type: ignore[arg-type]
+            who=Who(username, client_id=client_id, role="unverified", address=address),
+            description=description,
+        )
+    )

@@ -1,0 +1,64 @@
+"""How the SMART authorization server and its enforcement plug into the application (used by app.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from starlette.middleware.cors import CORSMiddleware
+
+from fhir_server.auth import routes_admin, routes_audit, routes_login, routes_oauth
+from fhir_server.auth.components import AuthComponents, build_auth
+from fhir_server.auth.discovery import capability_security
+from fhir_server.auth.enforcement import SmartAuthorizer
+from fhir_server.auth.middleware import BearerAuthentication
+from fhir_server.auth.server_base import local_base, record_server_base
+from fhir_server.auth.startup import announce
+from fhir_server.auth.urls import Urls
+from fhir_server.db import DatabaseConnection
+from fhir_server.settings import Settings
+from fhir_server.storage.mongo import MongoRepository
+
+# Before the generic FHIR routes: /fhir/{type}/{id} would otherwise take /fhir/.well-known/… and AuditEvent.
+ROUTERS: tuple[APIRouter, ...] = (
+    routes_oauth.router,
+    routes_login.router,
+    routes_admin.router,
+    routes_audit.router,
+)
+EXPOSED_HEADERS = ["Location", "Content-Location", "ETag", "Last-Modified", "WWW-Authenticate"]
+
+
+def security_statement(settings: Settings) -> Callable[[str], Mapping[str, Any]]:
+    development = settings.auth_mode == "development"
+    return lambda fhir_base: capability_security(Urls.for_base(fhir_base), development)
+
+
+def authorizer() -> SmartAuthorizer:
+    return SmartAuthorizer()
+
+
+def start(settings: Settings, connection: DatabaseConnection, repository: MongoRepository) -> AuthComponents:
+    auth = build_auth(settings, connection, repository)
+    auth.keys.signing_key()  # generate the first key now rather than on the first token request
+    record_server_base(connection.db, settings)
+    announce(settings, local_base(settings))
+    return auth
+
+
+def add_authentication(app: FastAPI) -> None:
+    """Innermost, inside the body-size limit: unauthenticated requests are refused before a body is read."""
+    app.add_middleware(BearerAuthentication)
+
+
+def add_cors(app: FastAPI) -> None:
+    """Browser apps (SMART public clients) call the FHIR API and the token endpoint from other origins with
+    bearer tokens, never cookies: any origin may, and 401s must be readable to them."""
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=["*"],
+        allow_methods=["*"],
+        allow_headers=["*"],
+        expose_headers=EXPOSED_HEADERS,
+    )

@@ -1,0 +1,296 @@
+"""Orthanc federation commands:
+
+  fhir-server hospital add --data-dir D --name N --identifier HOS-… --orthanc-url URL [--orthanc-user U
+                           --orthanc-password P]      (prints the Organization id on the last line)
+  fhir-server hospital list --data-dir D
+  fhir-server sync --data-dir D [--hospital ID]…      (exit 0 when every pass completed)
+  fhir-server upload --data-dir D --hospital H FILE|DIR…
+  fhir-server doctor --data-dir D                      (exit 0 when every Orthanc is usable)
+
+Like every command they attach to the data dir's database, shared with a running server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import httpx
+from tqdm import tqdm
+
+from fhir_server.db import connect
+from fhir_server.dicomweb.connections import HospitalConnection
+from fhir_server.settings import Settings
+
+if TYPE_CHECKING:  # at run time imported by each command: they pull in the whole server
+    from fhir_server.dicomweb.health import OrthancHealth
+    from fhir_server.dicomweb.sync import HospitalSyncResult, SyncServices
+
+
+@contextmanager
+def _sync_services(settings: Settings) -> Iterator[SyncServices]:
+    from fhir_server.app import build_services
+    from fhir_server.dicomweb.runtime import ensure_indexes, sync_services
+
+    # One INFO line per HTTP request would bury the progress bar and the summary.
+    for name in ("httpx", "dicomweb_client"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    connection = connect(settings, "cli")
+    try:
+        services = sync_services(build_services(settings, connection))
+        ensure_indexes(services)
+        yield services
+    finally:
+        connection.close()
+
+
+def _hospital(services: SyncServices, name: str) -> HospitalConnection | None:
+    found = services.connections.find(name)
+    if found is None:
+        print(
+            f"error: no hospital {name!r} (give its Organization id or identifier; see `hospital list`)",
+            file=sys.stderr,
+        )
+    return found
+
+
+# -- hospital add / list ------------------------------------------------------------------------------------
+
+
+def _hospital_add(args: argparse.Namespace, settings: Settings) -> int:
+    from fhir_server.dicomweb.hospitals import HospitalRequest, register_hospital
+    from fhir_server.errors import FhirError
+
+    request = HospitalRequest(
+        name=args.name,
+        identifier=args.identifier,
+        orthanc_url=args.orthanc_url,
+        orthanc_user=args.orthanc_user,
+        orthanc_password=args.orthanc_password,
+        patient_id_system=args.patient_id_system,
+        national_id_issuers=tuple(args.national_id_issuer or ()),
+    )
+    with _sync_services(settings) as services:
+        try:
+            registration = register_hospital(
+                services.repository, services.connections, services.find_ids, settings, request
+            )
+        except FhirError as exc:
+            print(f"error: {exc.diagnostics}", file=sys.stderr)
+            return 2
+    connection = registration.connection
+    print(f"Organization/{connection.organization_id}: {registration.organization}")
+    for reference, outcome in registration.endpoints.items():
+        print(f"{reference}: {outcome}")
+    print(connection.organization_id)
+    return 0
+
+
+def _hospital_list(args: argparse.Namespace, settings: Settings) -> int:
+    with _sync_services(settings) as services:
+        hospitals = list(services.connections.all())
+    for hospital in hospitals:
+        print(
+            f"{hospital.identifier}\tOrganization/{hospital.organization_id}\t{hospital.name}\t{hospital.orthanc_url}"
+        )
+    return 0
+
+
+# -- sync --------------------------------------------------------------------------------------------------
+
+
+class _Bars:
+    """One stderr progress bar per hospital (counts studies; total known on a first, full pass)."""
+
+    def __init__(self) -> None:
+        self._bar: tqdm[None] | None = None
+
+    def start(self, hospital: HospitalConnection, total: int | None) -> None:
+        self._bar = tqdm(
+            total=total, desc=hospital.identifier, unit="study", file=sys.stderr, mininterval=0.5
+        )
+
+    def advance(self, hospital: HospitalConnection) -> None:
+        if self._bar is not None:
+            self._bar.update(1)
+
+    def finish(self, hospital: HospitalConnection) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def _sync(args: argparse.Namespace, settings: Settings) -> int:
+    from fhir_server.dicomweb.sync import sync_hospitals
+
+    with _sync_services(settings) as services:
+        hospitals = None
+        if args.hospital:
+            chosen = [_hospital(services, name) for name in args.hospital]
+            if any(h is None for h in chosen):
+                return 2
+            hospitals = [h for h in chosen if h is not None]
+        results = sync_hospitals(services, hospitals, progress=_Bars())
+    if not results:
+        print("no hospitals registered (see `hospital add`)")
+    for result in results:
+        _print_result(result)
+    failed = [r for r in results if not r.completed]
+    for result in failed:
+        print(
+            f"error: {result.name}: {result.failure or result.skipped}; the next sync resumes",
+            file=sys.stderr,
+        )
+    return 1 if failed else 0
+
+
+def _print_result(result: HospitalSyncResult) -> None:
+    print(result.summary_line())
+    for patient in result.created_patients:
+        print(f"  new patient from DICOM header (no match): {patient}")
+    for identifier in result.ambiguous_patients:
+        print(f"  ambiguous patient identifier (matches several Patients): {identifier}")
+    for error in result.study_errors:
+        print(f"  not mapped: {error}")
+
+
+# -- upload ------------------------------------------------------------------------------------------------
+
+
+def _upload(args: argparse.Namespace, settings: Settings) -> int:
+    from fhir_server.dicomweb.orthanc_errors import OrthancFailure
+    from fhir_server.dicomweb.sync import sync_study_uids
+    from fhir_server.dicomweb.upload import dicom_files, upload
+
+    files = dicom_files(args.files)
+    if not files:
+        print("error: no files to upload", file=sys.stderr)
+        return 2
+    with _sync_services(settings) as services:
+        hospital = _hospital(services, args.hospital)
+        if hospital is None:
+            return 2
+        with tqdm(
+            total=len(files), desc=f"STOW-RS {hospital.identifier}", unit="file", file=sys.stderr
+        ) as bar:
+            try:
+                uploaded = upload(hospital, settings, files, on_file=lambda path: bar.update(1))
+            except OrthancFailure as exc:
+                print(f"error: {exc.message}", file=sys.stderr)
+                return 1
+        print(f"{uploaded.stored} instances stored in the PACS of {hospital.name}")
+        for error in uploaded.errors:
+            print(f"  {error}", file=sys.stderr)
+        result = sync_study_uids(services, hospital, uploaded.study_uids)
+        _print_result(result)
+        for uid in uploaded.study_uids:
+            synced = services.studies.by_uid(hospital.organization_id, uid)
+            if synced is not None:
+                print(f"ImagingStudy/{synced.fhir_id}\t{uid}")
+    if result.failure:
+        print(f"error: {result.failure}; run `sync` later", file=sys.stderr)
+    return 0 if not uploaded.errors and result.completed and not result.study_errors else 1
+
+
+# -- doctor ------------------------------------------------------------------------------------------------
+
+
+def _doctor(args: argparse.Namespace, settings: Settings) -> int:
+    from fhir_server.dicomweb.health import check_all
+    from fhir_server.dicomweb.orthanc_rest import timeouts
+
+    async def checks(hospitals: list[HospitalConnection]) -> list[OrthancHealth]:
+        async with httpx.AsyncClient(timeout=timeouts(settings)) as http:
+            return await check_all(http, hospitals)
+
+    with _sync_services(settings) as services:
+        hospitals = list(services.connections.all())
+        if not hospitals:
+            print("no hospitals registered (see `hospital add`)")
+        results = asyncio.run(checks(hospitals))
+        for check in results:
+            _print_check(check)
+            _print_warnings(services, settings, check.hospital)
+    return 0 if all(check.status == "up" for check in results) else 1
+
+
+def _print_check(check: OrthancHealth) -> None:
+    hospital = check.hospital
+    head = f"{hospital.identifier} {hospital.name} (Organization/{hospital.organization_id})"
+    if check.status == "up":
+        print(f"OK    {head}: Orthanc {check.version}, {check.latency_ms:.0f} ms, DICOMweb plugin loaded")
+    else:
+        print(f"FAIL  {head}: {check.error}")
+
+
+def _print_warnings(services: SyncServices, settings: Settings, hospital: HospitalConnection) -> None:
+    from fhir_server.dicomweb.hospitals import hospital_endpoints
+
+    for endpoint in hospital_endpoints(hospital, settings):
+        stored = services.repository.read("Endpoint", endpoint["id"])
+        address = (stored.resource or {}).get("address") if stored is not None else None
+        if address != endpoint["address"]:
+            print(
+                f"WARN  Endpoint/{endpoint['id']}.address is {address!r}, not {endpoint['address']!r} "
+                "(public base URL changed? run `hospital add` again)"
+            )
+    state = services.state.get(hospital.organization_id)
+    if state.last_error:
+        print(f"WARN  the last sync of {hospital.identifier} failed: {state.last_error}")
+
+
+# -- registration ------------------------------------------------------------------------------------------
+
+
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    def common(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--data-dir", type=Path, help="data directory (env FHIR_DATA_DIR, default ./data)"
+        )
+
+    hospital = sub.add_parser("hospital", help="register hospitals and their Orthanc PACS")
+    actions = hospital.add_subparsers(dest="hospital_command", required=True)
+    add = actions.add_parser(
+        "add", help="create or update a hospital (Organization, Endpoints, Orthanc access)"
+    )
+    common(add)
+    add.add_argument("--name", required=True)
+    add.add_argument("--identifier", required=True, help="the hospital's identifier, e.g. HOS-001")
+    add.add_argument("--orthanc-url", required=True, help="Orthanc's base URL, e.g. http://pacs:8042")
+    add.add_argument("--orthanc-user")
+    add.add_argument("--orthanc-password")
+    add.add_argument("--patient-id-system", help="Identifier.system of this PACS's PatientIDs (a URI)")
+    add.add_argument(
+        "--national-id-issuer",
+        action="append",
+        help="Issuer of Patient ID text this PACS uses for national IDs (repeatable)",
+    )
+    add.set_defaults(func=_hospital_add)
+    listing = actions.add_parser("list", help="registered hospitals (never their passwords)")
+    common(listing)
+    listing.set_defaults(func=_hospital_list)
+
+    sync = sub.add_parser("sync", help="one sync pass: each hospital's Orthanc studies -> ImagingStudy")
+    common(sync)
+    sync.add_argument(
+        "--hospital", action="append", help="only this hospital (Organization id or identifier)"
+    )
+    sync.set_defaults(func=_sync)
+
+    upload = sub.add_parser(
+        "upload", help="send DICOM files to a hospital's Orthanc (STOW-RS), then sync them"
+    )
+    common(upload)
+    upload.add_argument("--hospital", required=True, help="Organization id or identifier")
+    upload.add_argument("files", nargs="+", type=Path, help="DICOM files or directories")
+    upload.set_defaults(func=_upload)
+
+    doctor = sub.add_parser("doctor", help="check every hospital's Orthanc (reachable, version, DICOMweb)")
+    common(doctor)
+    doctor.set_defaults(func=_doctor)

@@ -1,0 +1,168 @@
+"""Conditional create, update and delete (https://hl7.org/fhir/R4/http.html#ccreate, #cond-update,
+#3.1.0.7.1 conditional delete).
+
+The criteria are a search on the type (strict: an unknown parameter is a 400, since ignoring it would widen
+the match) and must name at least one parameter. Each write holds the criteria lock
+(`fhir_server.search.locks`) while it searches and writes, so two concurrent conditional creates of the
+same identifier create one resource.
+
+- create (`If-None-Exist`): no match creates (201); one match returns it unchanged (200); more are 412.
+- update (`PUT [type]?criteria`): no match creates (with the body's id as update-as-create, unless that id
+  exists and does not match: 409); one match is updated (a body id must be that id, else 400); more are 412.
+- delete (`DELETE [type]?criteria`): "multiple": deletes every match, up to FHIR_MAX_CONDITIONAL_DELETE
+  (more are 412 and nothing is deleted); no match answers 200 with an OperationOutcome saying so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from urllib.parse import parse_qsl
+
+from starlette.responses import Response
+
+from fhir_server.api.context import RequestContext
+from fhir_server.api.responses import outcome_response, resource_response
+from fhir_server.errors import FhirError, Problem
+from fhir_server.interactions import create, update
+from fhir_server.interactions.common import WriteRules
+from fhir_server.resource_types import require_type
+from fhir_server.search.conditions import Candidate
+from fhir_server.search.engine import SearchEngine, SearchLimits
+from fhir_server.search.locks import CriteriaLock
+from fhir_server.search.request import parse_search
+from fhir_server.storage.mongo import MongoRepository
+from fhir_server.storage.repository import VersionConflict
+from fhir_server.validation import parse_resource
+
+DELETE_CAPABILITY = "multiple"
+
+Criteria = list[tuple[str, str]]
+
+
+def parse_criteria(resource_type: str, query: str, expression: str) -> Criteria:
+    require_type(resource_type)
+    pairs = [(k, v) for k, v in parse_qsl(query.lstrip("?"), keep_blank_values=True) if v != ""]
+    if not pairs:
+        raise FhirError(
+            Problem.INVALID, f"{expression} needs search criteria, e.g. identifier=system|value", [expression]
+        )
+    return pairs
+
+
+def matches(engine: SearchEngine, resource_type: str, criteria: Criteria) -> list[Candidate]:
+    request = parse_search(
+        resource_type, criteria, strict=True, default_count=1, max_count=1, allow_results=False
+    )
+    return sorted(engine.candidates(resource_type, engine.clauses(request.criteria)), key=lambda c: c.id)
+
+
+def find_ids(repository: MongoRepository, resource_type: str, query_string: str) -> list[str]:
+    """Ids of live resources matching `Type?query_string` (published as `Services.find_ids`)."""
+    criteria = parse_criteria(resource_type, query_string, "criteria")
+    return [c.id for c in matches(SearchEngine(repository, SearchLimits()), resource_type, criteria)]
+
+
+def create_if_none_exist(
+    engine: SearchEngine,
+    locks: CriteriaLock,
+    repository: MongoRepository,
+    ctx: RequestContext,
+    rules: WriteRules,
+    resource_type: str,
+    body: bytes,
+    if_none_exist: str,
+) -> Response:
+    resource, warnings = create.new_resource(rules, resource_type, body)
+    criteria = parse_criteria(resource_type, if_none_exist, "If-None-Exist")
+    with locks.hold(resource_type, criteria):
+        found = matches(engine, resource_type, criteria)
+        if not found:
+            return create.created(ctx, repository.create(resource), warnings)
+    if len(found) > 1:
+        raise _ambiguous(resource_type, found, "If-None-Exist")
+    (version,) = engine.load(resource_type, found)
+    return resource_response(
+        ctx, version, location=True, outcome_message=f"{version.reference} already matches If-None-Exist"
+    )
+
+
+def conditional_update(
+    engine: SearchEngine,
+    locks: CriteriaLock,
+    repository: MongoRepository,
+    ctx: RequestContext,
+    rules: WriteRules,
+    resource_type: str,
+    query: str,
+    body: bytes,
+    *,
+    if_match: str | None = None,
+) -> Response:
+    criteria = parse_criteria(resource_type, query, "criteria")
+    data = parse_resource(body, resource_type)
+    body_id = data.get("id")
+    with locks.hold(resource_type, criteria):
+        found = matches(engine, resource_type, criteria)
+        if len(found) > 1:
+            raise _ambiguous(resource_type, found, "criteria")
+        if found:
+            if body_id is not None and body_id != found[0].id:
+                raise FhirError(
+                    Problem.INVALID,
+                    f"The body's id {str(body_id)[:64]!r} is not the id of the matching resource "
+                    f"({resource_type}/{found[0].id})",
+                    [f"{resource_type}.id"],
+                )
+            resource, warnings = rules.validate({**data, "id": found[0].id})
+            return update.store(repository, ctx, resource, warnings, if_match=if_match)
+        if body_id is None:
+            resource, warnings = create.new_resource(rules, resource_type, body)
+            return create.created(ctx, repository.create(resource), warnings)
+        resource, warnings = rules.validate(data)
+        existing = repository.read(resource_type, resource["id"])
+        if existing is not None and not existing.deleted:
+            raise FhirError(
+                Problem.CONFLICT,
+                f"{resource_type}/{resource['id']} exists but does not match the criteria; "
+                "update it by id or change the criteria",
+            )
+        return update.store(repository, ctx, resource, warnings, if_match=if_match)
+
+
+def conditional_delete(
+    engine: SearchEngine,
+    repository: MongoRepository,
+    ctx: RequestContext,
+    resource_type: str,
+    query: str,
+    *,
+    max_matches: int,
+) -> Response:
+    criteria = parse_criteria(resource_type, query, "criteria")
+    found = matches(engine, resource_type, criteria)
+    if len(found) > max_matches:
+        raise FhirError(
+            Problem.PRECONDITION_FAILED,
+            f"{len(found)} {resource_type} resources match; conditional delete removes at most {max_matches} "
+            "(FHIR_MAX_CONDITIONAL_DELETE). Nothing was deleted; use narrower criteria.",
+        )
+    if not found:
+        return outcome_response(ctx, f"No {resource_type} matches the criteria; nothing was deleted")
+    deleted = 0
+    for candidate in found:
+        try:
+            if repository.delete(resource_type, candidate.id) is not None:
+                deleted += 1
+        except VersionConflict:
+            continue  # deleted or changed concurrently; the other writer's result stands
+    ids = ", ".join(f"{resource_type}/{c.id}" for c in found[:10])
+    more = f" and {len(found) - 10} more" if len(found) > 10 else ""
+    return outcome_response(ctx, f"Deleted {deleted} {resource_type} resource(s): {ids}{more}")
+
+
+def _ambiguous(resource_type: str, found: Sequence[Candidate], expression: str) -> FhirError:
+    return FhirError(
+        Problem.PRECONDITION_FAILED,
+        f"{len(found)} {resource_type} resources match the {expression} criteria; at most one may match",
+        [expression],
+    )
