@@ -13,7 +13,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from fhir_server.api.services import ContextDep, ServicesDep
-from fhir_server.auth.enforcement import compartment_search_params, visible
+from fhir_server.auth.enforcement import compartment_search_params
+from fhir_server.auth.search_audit import SearchAudit
 from fhir_server.errors import FhirError, Problem
 from fhir_server.interactions import everything, search_type
 from fhir_server.resource_types import require_type
@@ -32,13 +33,10 @@ async def _engine(services: ServicesDep, ctx: ContextDep) -> SearchEngine:
 EngineDep = Annotated[SearchEngine, Depends(_engine)]
 
 
-def _access(request: Request, resource_type: str) -> SearchAccess:
+def _access(request: Request, resource_type: str, audit: SearchAudit) -> SearchAccess:
     """403 without search access to the type; else the token's compartment and per-resource check."""
     require_type(resource_type)
-    return SearchAccess(
-        compartment_search_params(request, resource_type),
-        lambda kind, resource: visible(request, kind, resource),
-    )
+    return SearchAccess(compartment_search_params(request, resource_type), audit.visible)
 
 
 @router.get("/{resource_type}")
@@ -46,15 +44,18 @@ def search_get(
     resource_type: str, request: Request, services: ServicesDep, ctx: ContextDep, engine: EngineDep
 ) -> Response:
     settings = services.settings
-    return search_type.search(
+    audit = SearchAudit(request, "search-type")
+    response = search_type.search(
         engine,
         ctx,
         resource_type,
         request.query_params.multi_items(),
         default_count=settings.default_page_size,
         max_count=settings.max_page_size,
-        access=_access(request, resource_type),
+        access=_access(request, resource_type, audit),
     )
+    audit.record()
+    return response
 
 
 @router.post("/{resource_type}/_search")
@@ -67,7 +68,8 @@ async def search_post(
     body = (await request.body()).decode("utf-8", errors="replace")
     pairs = [*request.query_params.multi_items(), *parse_qsl(body, keep_blank_values=True)]
     settings = services.settings
-    return await run_in_threadpool(
+    audit = SearchAudit(request, "search-type")
+    response = await run_in_threadpool(
         search_type.search,
         engine,
         ctx,
@@ -75,8 +77,10 @@ async def search_post(
         pairs,
         default_count=settings.default_page_size,
         max_count=settings.max_page_size,
-        access=_access(request, resource_type),
+        access=_access(request, resource_type, audit),
     )
+    audit.record()
+    return response
 
 
 @router.get("/Patient/{patient_id}/$everything")
@@ -84,7 +88,8 @@ def patient_everything(
     patient_id: str, request: Request, services: ServicesDep, ctx: ContextDep, engine: EngineDep
 ) -> Response:
     settings = services.settings
-    return everything.patient_everything(
+    audit = SearchAudit(request, "operation")
+    response = everything.patient_everything(
         engine,
         services.repository,
         ctx,
@@ -92,5 +97,7 @@ def patient_everything(
         dict(request.query_params),
         default_count=settings.default_page_size,
         max_count=settings.max_page_size,
-        access=_access(request, "Patient"),
+        access=_access(request, "Patient", audit),
     )
+    audit.record()
+    return response

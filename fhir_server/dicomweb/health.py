@@ -10,16 +10,19 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import httpx
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 
 from fhir_server.dicomweb.connections import HospitalConnection
 from fhir_server.dicomweb.orthanc_errors import status_failure, transport_failure
-from fhir_server.dicomweb.runtime import RuntimeDep
+from fhir_server.dicomweb.runtime import DicomwebRuntime, RuntimeDep
+from fhir_server.observability.health import metrics_refreshers, readiness_checks
+from fhir_server.observability.metrics import SYNC_LAG
 
 router = APIRouter(prefix="/health", tags=["health"])
 
@@ -90,3 +93,28 @@ async def orthanc_health(runtime: RuntimeDep) -> JSONResponse:
     hospitals = await run_in_threadpool(lambda: list(runtime.connections.all()))
     checks = await check_all(runtime.http, hospitals)
     return JSONResponse({"status": overall(checks), "hospitals": [check.to_json() for check in checks]})
+
+
+async def orthanc_readiness(request: Request) -> dict[str, Any]:
+    """For /health/ready: every hospital's Orthanc, reported without failing readiness."""
+    runtime: DicomwebRuntime = request.app.state.dicomweb
+    hospitals = await run_in_threadpool(lambda: list(runtime.connections.all()))
+    checks = await check_all(runtime.http, hospitals)
+    return {"status": overall(checks), "hospitals": [check.to_json() for check in checks]}
+
+
+def refresh_sync_lag(request: Request) -> None:
+    """Sets fhir_sync_lag_seconds{hospital} from each hospital's last completed sync."""
+    runtime: DicomwebRuntime = request.app.state.dicomweb
+    now = datetime.now(UTC)
+    for hospital in runtime.connections.all():
+        completed = runtime.sync.state.get(hospital.organization_id).last_completed_at
+        if completed is None:
+            continue
+        if completed.tzinfo is None:
+            completed = completed.replace(tzinfo=UTC)
+        SYNC_LAG.labels(hospital.identifier).set((now - completed).total_seconds())
+
+
+readiness_checks["orthanc"] = orthanc_readiness
+metrics_refreshers.append(refresh_sync_lag)

@@ -7,8 +7,9 @@ because one hospital's PACS being down must not take the whole federation out of
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -20,10 +21,13 @@ from starlette.responses import JSONResponse, Response
 from fhir_server.observability.metrics import REGISTRY
 
 router = APIRouter()
+log = logging.getLogger(__name__)
 
-# name -> function returning a JSON-able report; registered by features (e.g. Orthanc per hospital).
-ReadinessCheck = Callable[[Request], dict[str, Any]]
+# name -> coroutine returning a JSON-able report; registered by features (e.g. Orthanc per hospital).
+ReadinessCheck = Callable[[Request], Awaitable[dict[str, Any]]]
 readiness_checks: dict[str, ReadinessCheck] = {}
+# Run just before each scrape, to refresh gauges computed from the database (e.g. sync lag).
+metrics_refreshers: list[Callable[[Request], None]] = []
 
 
 @router.get("/health/live")
@@ -31,28 +35,36 @@ async def live() -> JSONResponse:
     return JSONResponse({"status": "pass"})
 
 
-@router.get("/health/ready")
-def ready(request: Request) -> JSONResponse:
-    services = request.app.state.services
+def _ping(request: Request) -> dict[str, Any]:
     start = time.perf_counter()
     try:
-        services.connection.client.admin.command("ping")
-        database: dict[str, Any] = {
-            "status": "pass",
-            "latency_ms": round((time.perf_counter() - start) * 1000, 2),
-        }
+        request.app.state.services.connection.client.admin.command("ping")
+        return {"status": "pass", "latency_ms": round((time.perf_counter() - start) * 1000, 2)}
     except PyMongoError as exc:
-        database = {"status": "fail", "error": str(exc)[:200]}
+        return {"status": "fail", "error": str(exc)[:200]}
+
+
+@router.get("/health/ready")
+async def ready(request: Request) -> JSONResponse:
+    database = await run_in_threadpool(_ping, request)
     body: dict[str, Any] = {"status": database["status"], "checks": {"database": database}}
     for name, check in readiness_checks.items():
         try:
-            body["checks"][name] = check(request)
+            body["checks"][name] = await check(request)
         except Exception as exc:  # a broken optional check is reported, not raised
             body["checks"][name] = {"status": "fail", "error": str(exc)[:200]}
     return JSONResponse(body, status_code=200 if database["status"] == "pass" else 503)
 
 
 @router.get("/metrics")
-async def metrics() -> Response:
-    payload = await run_in_threadpool(generate_latest, REGISTRY)
+async def metrics(request: Request) -> Response:
+    def scrape() -> bytes:
+        for refresh in metrics_refreshers:
+            try:
+                refresh(request)
+            except Exception:  # a stale gauge must not break the scrape
+                log.exception("metrics refresh failed")
+        return generate_latest(REGISTRY)
+
+    payload = await run_in_threadpool(scrape)
     return Response(payload, media_type=CONTENT_TYPE_LATEST)

@@ -95,3 +95,23 @@ def test_audit_events_are_for_admins_only(smart: SmartServer) -> None:
         assert admin.get("/AuditEvent/nope").status_code == 404
         assert admin.post("/AuditEvent", json={"resourceType": "AuditEvent"}).status_code == 405
         assert admin.get("/AuditEvent", params={"colour": "red"}).status_code == 400
+
+
+def test_searches_of_patient_data_are_audited(smart: SmartServer) -> None:
+    who = f"searcher-{uuid.uuid4().hex[:8]}"
+    with smart.client(smart.mint("user/*.rs", subject=who, role="clinician")) as c:
+        assert c.get("/ImagingStudy", params={"patient": PATIENT_A}).status_code == 200
+        assert c.get("/Organization").status_code == 200  # not patient data: no event
+    bundle = wait_for(
+        lambda: (
+            _search(smart, agent=who, type="search-type")["total"] == 1
+            and _search(smart, agent=who, type="search-type")
+        )
+    )
+    assert bundle and bundle["total"] == 1
+    event = bundle["entry"][0]["resource"]
+    AuditEvent.model_validate(event)
+    whats = {e["what"]["reference"] for e in event["entity"]}
+    assert f"ImagingStudy/{STUDY_A}" in whats
+    assert f"Patient/{PATIENT_A}" in whats
+    assert _search(smart, agent=who)["total"] == 1

@@ -255,6 +255,22 @@ def test_health_reports_each_orthanc(federation: Federation) -> None:
     assert str(federation.north.orthanc.http_port) not in health.text
 
 
+def test_readiness_reports_each_orthanc_and_metrics_show_sync_lag(federation: Federation) -> None:
+    with federation.client() as client:
+        ready = client.get("/health/ready")
+        metrics = client.get("/metrics").text
+    assert ready.status_code == 200
+    orthanc = ready.json()["checks"]["orthanc"]
+    assert {h["identifier"]: h["status"] for h in orthanc["hospitals"]} == {"HOS-N01": "up", "HOS-S01": "up"}
+    for identifier in ("HOS-N01", "HOS-S01"):
+        line = next(
+            x
+            for x in metrics.splitlines()
+            if x.startswith(f'fhir_sync_lag_seconds{{hospital="{identifier}"}}')
+        )
+        assert float(line.split()[-1]) >= 0
+
+
 def test_doctor_checks_each_orthanc(federation: Federation) -> None:
     doctor = federation.server.cli("doctor")
     assert "OK    HOS-N01 North Hospital" in doctor.stdout, doctor.stdout + doctor.stderr
