@@ -23,8 +23,10 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-from server_process import free_port, start_server  # noqa: E402
+# The repo root first: tests/ holds folders named like our packages (tests/fhir_server…).
+sys.path[:0] = [str(ROOT)]
+sys.path.append(str(ROOT / "tests"))
+from server_process import free_port, start_server
 
 PATIENT = {
     "resourceType": "Patient",

@@ -14,12 +14,9 @@ Only loopback is used; every loop is bounded by --iterations.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,6 +26,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+# The repo root first: tests/ holds folders named like our packages (tests/fhir_server…).
+sys.path[:0] = [str(Path(__file__).resolve().parent.parent)]
+sys.path.append(str(Path(__file__).resolve().parent.parent / "tests"))
+from server_process import start_server
 
 from fhir_server.db import connect
 from fhir_server.resource_types import MODELS
@@ -178,58 +180,16 @@ def load(data_dir: Path, patients: int, studies: int, hospitals: int) -> None:
     print(f"\n  {written:,} resources in {time.monotonic() - started:,.0f} s")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def server(data_dir: Path) -> Iterator[str]:
-    port = _free_port()
-    log = (data_dir.parent / "bench-server.log").open("wb")
     # Development mode: anonymous requests, so the bench measures search rather than token checks.
-    env = {**os.environ, "FHIR_LOG_LEVEL": "warning", "FHIR_AUTH_MODE": "development"}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "fhir_server",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(data_dir),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
+    running = start_server(
+        data_dir, env={"FHIR_LOG_LEVEL": "warning", "FHIR_AUTH_MODE": "development"}, timeout=120
     )
-    base = f"http://127.0.0.1:{port}/fhir"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"server exited; see {log.name}")
-            try:
-                if httpx.get(f"{base}/metadata", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start; see {log.name}")
-            time.sleep(0.2)
-        yield base
+        yield running.base_url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+        running.stop()
 
 
 def measure(name: str, iterations: int, request: Callable[[int], int]) -> None:

@@ -39,7 +39,9 @@ class RunningServer:
                 self.process.wait()
 
 
-def start_server(data_dir: Path, *extra: str, env: dict[str, str] | None = None) -> RunningServer:
+def start_server(
+    data_dir: Path, *extra: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> RunningServer:
     port = free_port()
     log_path = data_dir.parent / f"{data_dir.name}-server-{port}.log"
     log = log_path.open("wb")
@@ -65,7 +67,7 @@ def start_server(data_dir: Path, *extra: str, env: dict[str, str] | None = None)
         env={"FHIR_AUTH_MODE": "development", **os.environ, **(env or {})},
     )
     base = f"http://127.0.0.1:{port}/fhir"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode}: {log_path.read_text()[-3000:]}")
