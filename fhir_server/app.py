@@ -36,6 +36,11 @@ from fhir_server.search.locks import COLLECTION as LOCKS
 from fhir_server.search.locks import CriteriaLock
 from fhir_server.search.migration import ensure_index_format
 from fhir_server.settings import Settings
+from fhir_server.shl import components as shl_components
+from fhir_server.shl import legacy_routes as shl_legacy
+from fhir_server.shl import manifest_routes as shl_manifest
+from fhir_server.shl import routes as shl_routes
+from fhir_server.shl import viewer as shl_viewer
 from fhir_server.storage.mongo import MongoRepository
 from terminology.local import LocalTerminology
 
@@ -53,6 +58,8 @@ def build_services(settings: Settings, connection: DatabaseConnection) -> Servic
     operations: dict[str, list[Mapping[str, Any]]] = {t: [validate.CAPABILITY] for t in MODELS}
     operations.update(terminology_operations.capability_operations())
     operations["Patient"] = [*operations.get("Patient", []), everything.OPERATION]
+    for resource_type, shl_operations in shl_routes.OPERATIONS.items():
+        operations[resource_type] = [*operations.get(resource_type, []), *shl_operations]
     return Services(
         settings=settings,
         connection=connection,
@@ -86,6 +93,7 @@ def create_app(settings: Settings, connection: DatabaseConnection | None = None)
         assert conn is not None
         app.state.services = build_services(settings, conn)
         app.state.auth = auth_wiring.start(settings, conn, app.state.services.repository)
+        app.state.shl = shl_components.start(settings, conn)
         try:
             async with dicomweb_runtime(app.state.services) as dicomweb:
                 app.state.dicomweb = dicomweb
@@ -105,6 +113,11 @@ def create_app(settings: Settings, connection: DatabaseConnection | None = None)
     error_handlers.install(app)
     for router in auth_wiring.ROUTERS:
         app.include_router(router)
+    # Before the generic FHIR routes: POST /fhir/{type}/{id}/$op would otherwise not reach $shl.
+    app.include_router(shl_routes.router)
+    app.include_router(shl_manifest.router)
+    app.include_router(shl_viewer.router)
+    app.include_router(shl_legacy.router)
     app.include_router(bundle_router)
     app.include_router(terminology_router)
     app.include_router(fhir_router)

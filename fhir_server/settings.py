@@ -74,6 +74,20 @@ class Settings(BaseSettings):
         None, description="IANA zone of modality clocks, for DICOM times without UTC offset (0008,0201)."
     )
 
+    # SMART Health Links (fhir_server.shl).
+    shl_viewer_url: str | None = Field(
+        None, description="Viewer URL put before `#shlink:/…`; unset: this server's /shl/viewer."
+    )
+    shl_passcode_attempts: int = Field(
+        10, ge=1, le=1000, description="Lifetime budget of wrong passcodes per SMART Health Link."
+    )
+    shl_location_seconds: int = Field(
+        3600, ge=1, le=3600, description="Lifetime of SHL manifest file locations (spec: at most 1 hour)."
+    )
+    shl_image_token_seconds: int = Field(
+        900, ge=60, le=3600, description="Lifetime of the image-access token inside an SHL."
+    )
+
     @field_validator("mongodb_uri")
     @classmethod
     def _uri_scheme(cls, value: str | None) -> str | None:
@@ -91,6 +105,15 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an absolute http(s) URL ending in the FHIR base, e.g. https://h/fhir")
         return value.rstrip("/")
+
+    @field_validator("shl_viewer_url")
+    @classmethod
+    def _viewer_url(cls, value: str | None) -> str | None:
+        if value is None or value.strip() == "":
+            return None
+        if not value.startswith(("http://", "https://")) or "#" in value:
+            raise ValueError("must be an absolute http(s) URL without a fragment")
+        return value
 
     @field_validator("dicom_timezone")
     @classmethod

@@ -28,8 +28,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip
 if [ "$want_test" = 1 ]; then
-  # The tests run real Orthanc servers (two hospitals) with the DICOMweb plugin.
-  apt_install orthanc orthanc-dicomweb
+  # The tests run real Orthanc servers (two hospitals) with the DICOMweb plugin, decode QR codes with
+  # zbar, and drive Debian's Chromium with Playwright (never a downloaded browser).
+  apt_install orthanc orthanc-dicomweb libzbar0 chromium
   .venv/bin/python -m pip install -q -e '.[test]'
 else
   .venv/bin/python -m pip install -q -e .

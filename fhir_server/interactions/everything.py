@@ -54,7 +54,7 @@ def patient_everything(
     types = _types(query.get("_type"))
     members = [
         (t, c)
-        for t, c in _compartment(engine, patient_id)
+        for t, c in patient_compartment(engine, patient_id)
         if t in types and (since is None or c.doc is None or c.doc["ts"].astimezone(UTC) >= since)
     ]
     members.sort(key=_position)
@@ -84,7 +84,7 @@ def patient_everything(
     return FhirJSONResponse(bundle, pretty=ctx.pretty)
 
 
-def _compartment(engine: SearchEngine, patient_id: str) -> list[Member]:
+def patient_compartment(engine: SearchEngine, patient_id: str) -> list[Member]:
     patients = engine.by_ids("Patient", [patient_id])
     studies = engine.by_keys("ImagingStudy", [k.value_key("patient", f"Patient/{patient_id}")])
     endpoints = engine.by_ids("Endpoint", _targets(studies, "endpoint", "Endpoint"))

@@ -1,0 +1,45 @@
+"""The server master key that seals, at rest, what the SHL store must keep secret: each link's AES key and
+the content snapshot of links without the L flag.
+
+The key lives in a file in the data directory (`shl-master.key`, mode 0600), never in the database, so a
+database dump or backup alone yields no link key. The manifest and file endpoints never return it nor the
+link keys: the link key travels only in the link itself (SHL IG STU1 §"Key" — the key is not sent to the
+server by receivers), and the server needs its own copy only to re-encrypt L-flag content at fetch time.
+Sealing is JWE `dir` + `A256GCM` again (joserfc).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from joserfc import jwe
+from joserfc.jwk import OctKey
+
+FILE_NAME = "shl-master.key"
+
+
+class MasterKey:
+    def __init__(self, key: bytes) -> None:
+        self._key = OctKey.import_key(key)
+
+    @classmethod
+    def load_or_create(cls, data_dir: Path) -> MasterKey:
+        path = data_dir / FILE_NAME
+        data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return cls(path.read_bytes())
+        with os.fdopen(fd, "wb") as out:
+            out.write(secrets.token_bytes(32))
+        return cls(path.read_bytes())
+
+    def seal(self, data: bytes) -> str:
+        return jwe.encrypt_compact({"alg": "dir", "enc": "A256GCM"}, data, self._key)
+
+    def open(self, sealed: str) -> bytes:
+        plaintext = jwe.decrypt_compact(sealed, self._key).plaintext
+        assert plaintext is not None
+        return plaintext

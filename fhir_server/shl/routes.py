@@ -1,0 +1,171 @@
+"""The $shl operation family (README: "SMART Health Links"):
+
+- `POST [base]/Patient/{id}/$shl`, `POST [base]/ImagingStudy/{id}/$shl` — create (201 Parameters: link,
+  viewerUrl, qr, id).
+- `GET [base]/Patient/{id}/$shl` — the patient's links (Parameters, one `shl` part per link).
+- `GET [base]/Patient/{id}/$shl-log?id=` — a link's access log (Bundle of AuditEvents, newest first).
+- `POST [base]/Patient/{id}/$shl-revoke` (Parameters `id`, or `?id=`) — revoke a link and its image tokens.
+- `GET [base]/Patient/{id}/$shl-qr?id=&format=png|svg&viewer=true|false` — the QR code of a link.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from fhir_server.api.responses import FhirJSONResponse
+from fhir_server.auth.enforcement import access_of
+from fhir_server.auth.revocation import Revocations
+from fhir_server.errors import FhirError, Problem
+from fhir_server.shl import access_log
+from fhir_server.shl.components import engine_of, fhir_base_of, shl_of
+from fhir_server.shl.options import LinkOptions, parse_options
+from fhir_server.shl.qr import MEDIA_TYPES, Format, qr_image
+from fhir_server.shl.responses import created, listing
+from fhir_server.shl.store import Link
+from fhir_server.shl.targets import readable_patient, readable_study
+
+router = APIRouter(prefix="/fhir", tags=["SMART Health Links"])
+
+OPERATIONS: dict[str, list[dict[str, str]]] = {
+    "Patient": [
+        {"name": name, "definition": f"urn:imaging-federation:OperationDefinition/Patient-{name}"}
+        for name in ("shl", "shl-log", "shl-revoke", "shl-qr")
+    ],
+    "ImagingStudy": [
+        {"name": "shl", "definition": "urn:imaging-federation:OperationDefinition/ImagingStudy-shl"}
+    ],
+}
+
+
+def create_link(
+    request: Request, patient: str, study: str | None, options: LinkOptions, purpose: str
+) -> Link:
+    shl = shl_of(request)
+    return shl.create(
+        engine_of(request),
+        fhir_base_of(request, shl.settings),
+        patient,
+        study,
+        options,
+        creator=access_of(request).subject,
+        purpose=purpose,
+    )
+
+
+def _created(request: Request, link: Link) -> Response:
+    shl = shl_of(request)
+    return FhirJSONResponse(created(shl, fhir_base_of(request, shl.settings), link), 201)
+
+
+@router.post("/Patient/{patient_id}/$shl")
+async def create_patient_link(patient_id: str, request: Request) -> Response:
+    options = parse_options(await request.body())
+
+    def work() -> Response:
+        patient = readable_patient(request, patient_id)
+        return _created(request, create_link(request, patient, None, options, "operation"))
+
+    return await run_in_threadpool(work)
+
+
+@router.post("/ImagingStudy/{study_id}/$shl")
+async def create_study_link(study_id: str, request: Request) -> Response:
+    options = parse_options(await request.body())
+
+    def work() -> Response:
+        patient = readable_study(request, study_id)
+        return _created(request, create_link(request, patient, study_id, options, "operation"))
+
+    return await run_in_threadpool(work)
+
+
+@router.get("/Patient/{patient_id}/$shl")
+def list_links(patient_id: str, request: Request) -> Response:
+    shl = shl_of(request)
+    patient = readable_patient(request, patient_id)
+    return FhirJSONResponse(listing(fhir_base_of(request, shl.settings), shl.store.for_patient(patient)))
+
+
+def owned_link(request: Request, patient_id: str, link_id: str | None) -> Link:
+    if not link_id:
+        raise FhirError(Problem.REQUIRED, "id: the management id of the link is required", ["id"])
+    patient = readable_patient(request, patient_id)
+    link = shl_of(request).store.get(link_id)
+    if link is None or link.patient != patient:
+        raise FhirError(Problem.NOT_FOUND, f"Patient/{patient_id} has no SMART Health Link {link_id}")
+    return link
+
+
+@router.get("/Patient/{patient_id}/$shl-log")
+def link_log(patient_id: str, request: Request, id: str | None = None) -> Response:
+    link = owned_link(request, patient_id, id)
+    ctx_base = fhir_base_of(request, shl_of(request).settings)
+    events = access_log.events(access_log.audit_of(request), link.id)
+    bundle: dict[str, Any] = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": len(events),
+        "entry": [
+            {"fullUrl": f"{ctx_base}/AuditEvent/{e['id']}", "resource": e, "search": {"mode": "match"}}
+            for e in events
+        ],
+    }
+    return FhirJSONResponse(bundle)
+
+
+@router.post("/Patient/{patient_id}/$shl-revoke")
+async def revoke_link(patient_id: str, request: Request) -> Response:
+    link_id = request.query_params.get("id") or _id_parameter(await request.body())
+
+    def work() -> Response:
+        link = owned_link(request, patient_id, link_id)
+        revoked = shl_of(request).store.revoke(link.id) or link
+        revocations: Revocations = request.app.state.auth.revocations
+        for token in revoked.doc.get("tokens", []):
+            revocations.revoke(token["jti"], int(token["exp"]))
+        shl = shl_of(request)
+        return FhirJSONResponse(listing(fhir_base_of(request, shl.settings), [revoked]))
+
+    return await run_in_threadpool(work)
+
+
+def _id_parameter(body: bytes) -> str | None:
+    if not body.strip():
+        return None
+    try:
+        resource = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise FhirError(Problem.STRUCTURE, "The body is not JSON: send a Parameters resource") from None
+    for parameter in resource.get("parameter", []) if isinstance(resource, dict) else []:
+        if isinstance(parameter, dict) and parameter.get("name") == "id":
+            value = parameter.get("valueString") or parameter.get("valueId")
+            return str(value) if value else None
+    return None
+
+
+def qr_response(request: Request, link: Link, image_format: str | None, viewer: str | None) -> Response:
+    chosen = (image_format or "png").lower()
+    if chosen not in MEDIA_TYPES:
+        raise FhirError(Problem.INVALID, "format: png or svg", ["format"])
+    if viewer not in (None, "true", "false"):
+        raise FhirError(Problem.INVALID, "viewer: true or false", ["viewer"])
+    shl = shl_of(request)
+    text = shl.text(link) if viewer == "false" else shl.viewer_text(link)
+    fmt: Format = "svg" if chosen == "svg" else "png"
+    return Response(qr_image(text, fmt), media_type=MEDIA_TYPES[fmt], headers={"Cache-Control": "no-store"})
+
+
+@router.get("/Patient/{patient_id}/$shl-qr")
+def link_qr(
+    patient_id: str,
+    request: Request,
+    id: str | None = None,
+    format: str | None = None,
+    viewer: str | None = None,
+) -> Response:
+    return qr_response(request, owned_link(request, patient_id, id), format, viewer)

@@ -1,0 +1,128 @@
+"""Image access through a SMART Health Link with a real Orthanc (Debian `orthanc` + `orthanc-dicomweb`):
+the link's `application/smart-api-access` token opens the study's rendered series through our DICOMweb
+proxy, and the viewer shows them. Hospital registered and synced with the CLI, as an operator would."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import server_process
+from conftest import ShlServer
+from server_process import REPO_ROOT, start_server
+from shl_client import create, fetch_files
+
+from fhir_server.db import connect
+from fhir_server.settings import Settings
+
+sys.path.insert(0, str(Path(__file__).parent.parent / "dicomweb"))
+
+from dicom_samples import SamplePatient, SampleSeries, make_study, to_bytes
+from orthanc_process import PASSWORD, USER, OrthancServer, require_orthanc
+
+SMART = {"FHIR_AUTH_MODE": "smart"}
+
+
+@dataclass
+class Imaging:
+    server: ShlServer
+    patient: str
+    study: str
+
+
+def _cli(port: int, data_dir: Path, *args: str) -> str:
+    env = {**os.environ, **SMART, "FHIR_HOST": "127.0.0.1", "FHIR_PORT": str(port), "FHIR_LOG_FORMAT": "text"}
+    result = subprocess.run(
+        [sys.executable, "-m", "fhir_server", *args, "--data-dir", str(data_dir)],
+        capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def imaging(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Imaging]:
+    require_orthanc()
+    root = tmp_path_factory.mktemp("shl-imaging")
+    orthanc = OrthancServer("SHLHOSP", root / "orthanc").start()
+    port = server_process.free_port()
+    patch = pytest.MonkeyPatch()
+    patch.setattr(server_process, "free_port", lambda: port)
+    try:
+        running = start_server(root / "data", env=SMART)
+    finally:
+        patch.undo()
+    connection = connect(Settings(data_dir=root / "data"), "cli")
+    try:
+        hospital = ["--name", "Harbour Hospital", "--identifier", "HOS-H01", "--orthanc-url", orthanc.url]
+        _cli(
+            port,
+            root / "data",
+            "hospital",
+            "add",
+            *hospital,
+            "--orthanc-user",
+            USER,
+            "--orthanc-password",
+            PASSWORD,
+        )
+        patient = SamplePatient("H-1", "Berg^Astrid", "19700101", "F")
+        series = [SampleSeries("CT_small.dcm", 1, description="Chest")]
+        study = make_study(patient, series, description="CT chest", accession="ACC-H-1")
+        for dataset in study:
+            orthanc.store(to_bytes(dataset))
+        _cli(port, root / "data", "sync", "--hospital", "HOS-H01")
+        server = ShlServer(running, connection)
+        with server.client(server.mint("system/*.rs", role=None)) as admin:
+            found = admin.get("/ImagingStudy").json()["entry"][0]["resource"]
+        yield Imaging(server, found["subject"]["reference"].split("/")[1], found["id"])
+    finally:
+        connection.close()
+        running.stop()
+        orthanc.stop()
+
+
+def test_token_opens_rendered_series_and_viewer_shows_them(imaging: Imaging) -> None:
+    server = imaging.server
+    with server.client(server.mint("user/*.rs", fhir_user="Practitioner/dr-who")) as clinician:
+        created = create(clinician, f"ImagingStudy/{imaging.study}", imageAccess=True)
+    bundle_file, access_file = fetch_files(created["link"])
+    access = json.loads(access_file[1])
+    bundle = json.loads(bundle_file[1])
+    resources = {
+        f"{e['resource']['resourceType']}/{e['resource']['id']}": e["resource"] for e in bundle["entry"]
+    }
+    study = resources[f"ImagingStudy/{imaging.study}"]
+    endpoint = resources[study["endpoint"][0]["reference"]]
+    uid = next(i["value"] for i in study["identifier"] if i["system"] == "urn:dicom:uid").removeprefix(
+        "urn:oid:"
+    )
+    series = study["series"][0]["uid"]
+    rendered = f"{endpoint['address']}/studies/{uid}/series/{series}/rendered"
+    headers = {"Authorization": f"Bearer {access['access_token']}", "Accept": "image/png"}
+    answer = httpx.get(rendered, headers=headers, timeout=30)
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"].startswith("image/")
+    assert httpx.get(rendered, timeout=30).status_code == 401
+
+    from test_viewer import ARGS, CHROMIUM  # the same Debian Chromium and flags as the viewer test
+
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(created["viewerUrl"])
+            page.wait_for_selector("img.rendered", timeout=20_000)
+            assert page.inner_text(".hospital-name") == "Harbour Hospital"
+            width = page.eval_on_selector("img.rendered", "img => img.naturalWidth")
+            assert width > 0
+        finally:
+            browser.close()

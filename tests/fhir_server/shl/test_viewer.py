@@ -1,0 +1,66 @@
+"""The viewer page (/shl/viewer) in headless Chromium (Debian's /usr/bin/chromium, never a downloaded
+browser): from the QR code's text to the rendered patient and studies grouped by hospital."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from shl_client import create, qr_text
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    if not CHROMIUM.exists():
+        pytest.skip("the viewer test needs the Debian chromium package (/usr/bin/chromium)")
+    with playwright_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser: object) -> Iterator[object]:
+    """A fresh page per test: going to the same page with another `#fragment` would not reload it."""
+    fresh = browser.new_page()  # type: ignore[attr-defined]
+    yield fresh
+    fresh.close()
+
+
+def test_viewer_opens_a_qr_code_link(page: object, clinician: httpx.Client) -> None:
+    created = create(clinician, "Patient/pat-1", label="Knee MRI for Dr Smith")
+    url = qr_text(clinician.get(created["qr"]).content)
+    assert url == created["viewerUrl"]
+    page.goto(url)  # type: ignore[attr-defined]
+    page.wait_for_selector(".study-title", timeout=15_000)  # type: ignore[attr-defined]
+    assert page.inner_text("#label") == "Knee MRI for Dr Smith"  # type: ignore[attr-defined]
+    assert page.inner_text(".patient-name").strip()  # type: ignore[attr-defined]
+    assert page.locator(".study").count() == 3  # type: ignore[attr-defined]
+    assert page.locator(".hospital-name").count() >= 1  # type: ignore[attr-defined]
+
+
+def test_viewer_asks_for_the_passcode(page: object, clinician: httpx.Client) -> None:
+    created = create(clinician, "ImagingStudy/study-1", passcode="4711")
+    page.goto(created["viewerUrl"])  # type: ignore[attr-defined]
+    page.fill("#passcode", "0000")  # type: ignore[attr-defined]
+    page.click("#passcode-form button")  # type: ignore[attr-defined]
+    page.wait_for_selector("#passcode-error:has-text('attempts left')")  # type: ignore[attr-defined]
+    page.fill("#passcode", "4711")  # type: ignore[attr-defined]
+    page.click("#passcode-form button")  # type: ignore[attr-defined]
+    page.wait_for_selector(".study-title", timeout=15_000)  # type: ignore[attr-defined]
+    assert page.locator(".study").count() == 1  # type: ignore[attr-defined]
