@@ -28,12 +28,21 @@ class MasterKey:
     def load_or_create(cls, data_dir: Path) -> MasterKey:
         path = data_dir / FILE_NAME
         data_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return cls(path.read_bytes())
-        with os.fdopen(fd, "wb") as out:
-            out.write(secrets.token_bytes(32))
+        if not path.exists():
+            # Write a complete key under a private name, then link it into place: the link either creates
+            # the file whole or finds one already there, so concurrent workers never read a half-written key.
+            tmp = data_dir / f".{FILE_NAME}.{os.getpid()}.{secrets.token_hex(4)}"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                out.write(secrets.token_bytes(32))
+                out.flush()
+                os.fsync(out.fileno())
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink()
         return cls(path.read_bytes())
 
     def seal(self, data: bytes) -> str:
