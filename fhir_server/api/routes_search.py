@@ -39,9 +39,13 @@ def _access(request: Request, resource_type: str, audit: SearchAudit) -> SearchA
     return SearchAccess(compartment_search_params(request, resource_type), audit.visible)
 
 
-@router.get("/{resource_type}")
-def search_get(
-    resource_type: str, request: Request, services: ServicesDep, ctx: ContextDep, engine: EngineDep
+def _search(
+    request: Request,
+    services: ServicesDep,
+    ctx: ContextDep,
+    engine: SearchEngine,
+    resource_type: str,
+    pairs: list[tuple[str, str]],
 ) -> Response:
     settings = services.settings
     audit = SearchAudit(request, "search-type")
@@ -49,13 +53,20 @@ def search_get(
         engine,
         ctx,
         resource_type,
-        request.query_params.multi_items(),
+        pairs,
         default_count=settings.default_page_size,
         max_count=settings.max_page_size,
         access=_access(request, resource_type, audit),
     )
     audit.record()
     return response
+
+
+@router.get("/{resource_type}")
+def search_get(
+    resource_type: str, request: Request, services: ServicesDep, ctx: ContextDep, engine: EngineDep
+) -> Response:
+    return _search(request, services, ctx, engine, resource_type, request.query_params.multi_items())
 
 
 @router.post("/{resource_type}/_search")
@@ -67,20 +78,7 @@ async def search_post(
         raise FhirError(Problem.UNSUPPORTED_MEDIA_TYPE, f"POST _search takes a {_FORM} body, not '{media}'")
     body = (await request.body()).decode("utf-8", errors="replace")
     pairs = [*request.query_params.multi_items(), *parse_qsl(body, keep_blank_values=True)]
-    settings = services.settings
-    audit = SearchAudit(request, "search-type")
-    response = await run_in_threadpool(
-        search_type.search,
-        engine,
-        ctx,
-        resource_type,
-        pairs,
-        default_count=settings.default_page_size,
-        max_count=settings.max_page_size,
-        access=_access(request, resource_type, audit),
-    )
-    audit.record()
-    return response
+    return await run_in_threadpool(_search, request, services, ctx, engine, resource_type, pairs)
 
 
 @router.get("/Patient/{patient_id}/$everything")
