@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ _TYPES: dict[Category, dict[str, str]] = {
 }
 _ROLE_TYPE = "http://terminology.hl7.org/CodeSystem/extra-security-role-type"
 _BATCH = 500
+_LINGER_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -116,9 +118,15 @@ class AuditLog:
         while True:
             first = self._queue.get()
             batch = [first]
-            while len(batch) < _BATCH:
+            # Linger briefly so a busy server writes events in batches: one insert per request would
+            # compete with the requests themselves for the database.
+            deadline = time.monotonic() + _LINGER_SECONDS
+            while len(batch) < _BATCH and first is not None and batch[-1] is not None:
+                remaining = deadline - time.monotonic()
                 try:
-                    batch.append(self._queue.get_nowait())
+                    batch.append(
+                        self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
+                    )
                 except queue.Empty:
                     break
             records = [r for r in batch if r is not None]
