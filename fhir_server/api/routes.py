@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from fhir_server.api.negotiation import check_request_body_type
@@ -59,7 +60,7 @@ async def create_resource(
 ) -> Response:
     body = await _body(request)
     if if_none_exist is not None:
-        return await _in_thread(
+        return await run_in_threadpool(
             conditional.create_if_none_exist,
             SearchEngine.configured(services.repository, services.settings, ctx.base_url),
             _locks(services),
@@ -71,7 +72,7 @@ async def create_resource(
             confine_criteria(request, resource_type, if_none_exist),
         )
     repository = guarded(request, "create")
-    return await _in_thread(create.create, repository, ctx, services.rules, resource_type, body)
+    return await run_in_threadpool(create.create, repository, ctx, services.rules, resource_type, body)
 
 
 @router.put("/{resource_type}")
@@ -84,7 +85,7 @@ async def conditional_update(
 ) -> Response:
     _type_level_only(resource_type, "PUT")
     body = await _body(request)
-    return await _in_thread(
+    return await run_in_threadpool(
         conditional.conditional_update,
         SearchEngine.configured(services.repository, services.settings, ctx.base_url),
         _locks(services),
@@ -166,7 +167,7 @@ async def update_resource(
     if_match: OptionalHeader = None,
 ) -> Response:
     body = await _body(request)
-    return await _in_thread(
+    return await run_in_threadpool(
         update.update,
         guarded(request, "update"),
         ctx,
@@ -188,7 +189,7 @@ async def patch_resource(
     if_match: OptionalHeader = None,
 ) -> Response:
     body = await _body(request, patch_body=True)
-    return await _in_thread(
+    return await run_in_threadpool(
         patch.patch,
         guarded(request, "patch"),
         ctx,
@@ -232,9 +233,3 @@ def vread_resource(
     resource_type: str, resource_id: str, version_id: str, request: Request, ctx: ContextDep
 ) -> Response:
     return vread.vread(guarded(request, "vread"), ctx, resource_type, resource_id, version_id)
-
-
-async def _in_thread(func, *args, **kwargs):  # type: ignore[no-untyped-def]
-    from starlette.concurrency import run_in_threadpool
-
-    return await run_in_threadpool(func, *args, **kwargs)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 from datetime import datetime
+from urllib.parse import urlencode
 
 import orjson
 from starlette.responses import Response
@@ -93,8 +94,6 @@ def _entry(ctx: RequestContext, version: ResourceVersion) -> dict[str, object]:
 
 
 def _url(ctx: RequestContext, path: str, params: dict[str, str]) -> str:
-    from urllib.parse import urlencode
-
     return f"{ctx.url(path)}?{urlencode(params)}"
 
 

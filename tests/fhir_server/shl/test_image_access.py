@@ -16,6 +16,7 @@ import httpx
 import pytest
 import server_process
 from conftest import ShlServer
+from playwright.sync_api import sync_playwright
 from server_process import REPO_ROOT, start_server
 from shl_client import create, fetch_files
 
@@ -114,8 +115,7 @@ def test_token_opens_rendered_series_and_viewer_shows_them(imaging: Imaging) -> 
 
     from test_viewer import ARGS, CHROMIUM  # the same Debian Chromium and flags as the viewer test
 
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    with playwright_api.sync_playwright() as p:
+    with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
         try:
             page = browser.new_page()

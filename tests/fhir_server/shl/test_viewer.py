@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from playwright.sync_api import sync_playwright
 from shl_client import create, qr_text
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -19,14 +20,13 @@ ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-playwright_api = pytest.importorskip("playwright.sync_api")
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     if not CHROMIUM.exists():
-        pytest.skip("the viewer test needs the Debian chromium package (/usr/bin/chromium)")
-    with playwright_api.sync_playwright() as p:
+        pytest.fail("the viewer test needs the Debian chromium package: apt-get install chromium")
+    with sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
         try:
             yield chromium
