@@ -7,11 +7,14 @@ embedded database, a command attaches to the database of the running server, or 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -21,6 +24,9 @@ from fhir_server.db import DatabaseConnection, connect
 from fhir_server.embedded_db import DataDirInUse, EmbeddedDatabaseError, record_http_port
 from fhir_server.observability.logs import configure as configure_logging
 from fhir_server.settings import Settings
+
+if TYPE_CHECKING:
+    from fhir_server.demo import OrthancAccess
 
 Command = Callable[[argparse.Namespace, Settings], int]
 
@@ -58,31 +64,32 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         return 0
 
     from fhir_server.app import build_services, create_app
+    from fhir_server.demo import load_demo
 
     connection = connect(settings, "server")
     try:
         if settings.uses_embedded_db:
             record_http_port(settings.data_dir, settings.port)
-        if args.demo:
-            from fhir_server.demo import load_demo
-
-            created = load_demo(build_services(settings, connection).repository)
-            print(f"demo data: {created} resources created" if created else "demo data: already loaded")
-        if settings.uses_embedded_db:
-            print(f"embedded database under {settings.data_dir.resolve()} ({connection.embedded.uri})")  # type: ignore[union-attr]
-        print(f"FHIR base: http://{settings.host}:{settings.port}/fhir")
-        app = create_app(settings, connection)
-        # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into an exit through `finally`
-        # so the embedded database is stopped cleanly and the data dir released.
-        signal.signal(signal.SIGTERM, _exit_on_signal)
-        uvicorn.run(
-            app,
-            host=settings.host,
-            port=settings.port,
-            log_level=settings.log_level,
-            access_log=False,  # RequestObserver writes the access log, with request ids
-            log_config=None,  # keep our handlers (JSON) for uvicorn's own messages too
-        )
+        with ExitStack() as stack:
+            if args.demo:
+                services = build_services(settings, connection)
+                orthancs = _demo_orthancs(args, settings, stack)
+                print("\n".join(load_demo(services, settings.data_dir, orthancs).lines()))
+            if settings.uses_embedded_db:
+                print(f"embedded database under {settings.data_dir.resolve()} ({connection.embedded.uri})")  # type: ignore[union-attr]
+            print(f"FHIR base: http://{settings.host}:{settings.port}/fhir")
+            app = create_app(settings, connection)
+            # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into an exit through `finally`
+            # so the embedded database is stopped cleanly and the data dir released.
+            signal.signal(signal.SIGTERM, _exit_on_signal)
+            uvicorn.run(
+                app,
+                host=settings.host,
+                port=settings.port,
+                log_level=settings.log_level,
+                access_log=False,  # RequestObserver writes the access log, with request ids
+                log_config=None,  # keep our handlers (JSON) for uvicorn's own messages too
+            )
     finally:
         connection.close()
     return 0
@@ -96,13 +103,48 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from fhir_server.app import build_services
     from fhir_server.demo import load_demo
 
+    # One INFO line per Orthanc request would bury the summary.
+    for name in ("httpx", "dicomweb_client"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     connection = connect(settings, "cli")
     try:
-        created = load_demo(build_services(settings, connection).repository)
+        with ExitStack() as stack:
+            orthancs = _demo_orthancs(args, settings, stack)
+            report = load_demo(build_services(settings, connection), settings.data_dir, orthancs)
     finally:
         connection.close()
-    print(f"demo data: {created} resources created" if created else "demo data: already loaded")
+    print("\n".join(report.lines()))
     return 0
+
+
+def _demo_orthancs(
+    args: argparse.Namespace, settings: Settings, stack: ExitStack
+) -> dict[str, OrthancAccess]:
+    """The demo hospitals' Orthancs: the URLs given, else local ones (started for as long as `stack`) when
+    Orthanc is installed and not switched off, else none (the demo then says that images are missing)."""
+    from fhir_server.demo import OrthancAccess
+    from fhir_server.demo.dataset import HOSPITALS
+    from fhir_server.demo.local_hospitals import local_orthancs
+    from fhir_server.demo.local_orthanc import INSTALL_HINT, LocalOrthancError, missing_orthanc
+
+    if args.orthanc:
+        if len(args.orthanc) > len(HOSPITALS):
+            raise SystemExit(f"error: at most {len(HOSPITALS)} --orthanc URLs (one per demo hospital)")
+        return {
+            str(row["id"]): OrthancAccess(url, args.orthanc_user, args.orthanc_password)
+            for row, url in zip(HOSPITALS, args.orthanc, strict=False)
+        }
+    if args.local_orthanc is False:
+        return {}
+    if missing_orthanc():
+        if args.local_orthanc:
+            raise SystemExit(f"error: --local-orthanc needs Orthanc; install: {INSTALL_HINT}")
+        print(f"Orthanc is not installed: the demo has no images (install: {INSTALL_HINT})", file=sys.stderr)
+        return {}
+    try:
+        return stack.enter_context(local_orthancs(settings.data_dir))
+    except LocalOrthancError as exc:
+        raise SystemExit(f"error: {exc}") from None
 
 
 def with_database(settings: Settings) -> DatabaseConnection:
@@ -122,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="bind address (env FHIR_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (env FHIR_PORT, default 8080)")
     serve.add_argument("--demo", action="store_true", help="load the demo data set first (if not loaded)")
+    _demo_arguments(serve)
     serve.add_argument(
         "--workers", type=int, default=1, help="uvicorn worker processes (more than 1 needs FHIR_MONGODB_URI)"
     )
@@ -129,11 +172,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="load the demo data set (idempotent)")
     common(demo)
+    _demo_arguments(demo)
     demo.set_defaults(func=_demo)
     cli_import.add_commands(sub)
     cli_dicomweb.add_commands(sub)
     auth_commands.add_commands(sub, common)
     return parser
+
+
+def _demo_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("demo images")
+    group.add_argument(
+        "--orthanc",
+        action="append",
+        metavar="URL",
+        help="Orthanc of the demo hospitals HOS-001, HOS-002, HOS-003 in this order (repeat; default: local)",
+    )
+    group.add_argument("--orthanc-user", help="user name for the --orthanc servers")
+    group.add_argument("--orthanc-password", help="password for the --orthanc servers")
+    group.add_argument(
+        "--local-orthanc",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="run one Orthanc per demo hospital under the data dir (default: when Orthanc is installed)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,13 +12,10 @@ friends work while a server runs); a second *server* is refused with a message n
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import fcntl
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +25,9 @@ from typing import IO, Literal
 
 import pymongo
 from pymongo.errors import PyMongoError
+
+from fhir_server.child_process import die_with_parent, free_loopback_port
+from fhir_server.child_process import stop as stop_process
 
 Role = Literal["server", "cli"]
 
@@ -57,7 +57,7 @@ class EmbeddedDatabase:
 
     def close(self) -> None:
         if self._process is not None:
-            _stop_process(self._process)
+            stop_process(self._process)
             self._process = None
         if self._state_path is not None:
             with contextlib.suppress(FileNotFoundError):
@@ -117,7 +117,7 @@ def _read_state(data_dir: Path, timeout: float) -> dict[str, object]:
 
 def _start_owned(data_dir: Path, role: Role, lock: IO[str], timeout: float) -> EmbeddedDatabase:
     executable = _find_secantusd()
-    port = _free_loopback_port()
+    port = free_loopback_port()
     storage = data_dir / STORAGE_DIR
     storage.mkdir(exist_ok=True)
     log = (data_dir / LOG_FILE).open("ab")
@@ -143,7 +143,7 @@ def _start_owned(data_dir: Path, role: Role, lock: IO[str], timeout: float) -> E
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
-        preexec_fn=_die_with_parent,
+        preexec_fn=die_with_parent,
         cwd=data_dir,
     )
     log.close()
@@ -151,7 +151,7 @@ def _start_owned(data_dir: Path, role: Role, lock: IO[str], timeout: float) -> E
     try:
         _wait_until_ready(uri, process, data_dir, timeout)
     except BaseException:
-        _stop_process(process)
+        stop_process(process)
         raise
     state_path = data_dir / STATE_FILE
     state = {"uri": uri, "db_pid": process.pid, "owner": role, "owner_pid": os.getpid()}
@@ -193,24 +193,6 @@ def _find_secantusd() -> str:
     return found
 
 
-def _free_loopback_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _die_with_parent() -> None:
-    # If we are killed with SIGKILL the database must not outlive us holding the WiredTiger lock. SIGKILL,
-    # not SIGTERM: measured, secantusd's SIGTERM handler can hang in its shutdown when the client side is
-    # gone, leaving an orphan that blocks the next start. Every acknowledged write is journaled, so an
-    # abrupt stop loses nothing (tests/fhir_server/test_embedded_db.py kills it that way on purpose).
-    with contextlib.suppress(Exception):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
-    os.setpgrp()
-
-
 def _wait_until_ready(uri: str, process: subprocess.Popen[bytes], data_dir: Path, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     client: pymongo.MongoClient[dict[str, object]] = pymongo.MongoClient(uri, serverSelectionTimeoutMS=250)
@@ -232,14 +214,3 @@ def _wait_until_ready(uri: str, process: subprocess.Popen[bytes], data_dir: Path
                 time.sleep(0.05)
     finally:
         client.close()
-
-
-def _stop_process(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=5)

@@ -33,5 +33,8 @@ if [ "$want_test" = 1 ]; then
   apt_install orthanc orthanc-dicomweb libzbar0 chromium
   .venv/bin/python -m pip install -q -e '.[test]'
 else
+  # The demo uploads real DICOM studies to one local Orthanc per demo hospital; without Orthanc it still
+  # loads the FHIR data and says that the images are missing.
+  apt_install orthanc orthanc-dicomweb || echo "Orthanc not installed: the demo will have no images" >&2
   .venv/bin/python -m pip install -q -e .
 fi

@@ -48,9 +48,23 @@ def upload(
 ) -> UploadResult:
     """Raises OrthancFailure when Orthanc cannot be used; unreadable files are reported, not fatal."""
     result = UploadResult()
+    return _store(hospital, settings, _batches(files, result, on_file), result)
+
+
+def upload_datasets(
+    hospital: HospitalConnection, settings: Settings, datasets: Sequence[Dataset]
+) -> UploadResult:
+    """Datasets built in memory (the demo's), in one STOW-RS request per BATCH_FILES."""
+    batches = (list(datasets[i : i + BATCH_FILES]) for i in range(0, len(datasets), BATCH_FILES))
+    return _store(hospital, settings, batches, UploadResult())
+
+
+def _store(
+    hospital: HospitalConnection, settings: Settings, batches: Iterable[list[Dataset]], result: UploadResult
+) -> UploadResult:
     seen: dict[str, None] = {}
     with OrthancDicomweb(hospital, settings) as web:
-        for batch in _batches(files, result, on_file):
+        for batch in batches:
             response = web.store(batch)
             refused = _refused(response)
             result.errors += refused

@@ -5,26 +5,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
-from server_process import REPO_ROOT, start_server
+from server_process import run_cli, start_server
 
 FHIR_JSON = {"Content-Type": "application/fhir+json"}
-
-
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "fhir_server", *args],
-        capture_output=True,
-        text=True,
-        cwd=REPO_ROOT,
-        env={**os.environ, **(env or {})},
-        timeout=120,
-    )
 
 
 def pid_alive(pid: int) -> bool:
@@ -108,25 +95,24 @@ def test_cli_attaches_to_running_server_database(tmp_path: Path) -> None:
     data = tmp_path / "data"
     server = start_server(data)
     try:
-        result = run_cli("demo", "--data-dir", str(data))
+        result = run_cli("demo", "--data-dir", str(data), "--no-local-orthanc")
         assert result.returncode == 0, result.stderr
         assert "resources created" in result.stdout
-        assert httpx.get(f"{server.base_url}/Patient/pat-1").status_code == 200
-        assert "already loaded" in run_cli("demo", "--data-dir", str(data)).stdout
+        assert httpx.get(f"{server.base_url}/Patient/legacy-pat-901234").status_code == 200
+        assert "already loaded" in run_cli("demo", "--data-dir", str(data), "--no-local-orthanc").stdout
     finally:
         server.stop()
 
 
 def test_cli_without_server_starts_and_stops_its_own_database(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    result = run_cli("demo", "--data-dir", str(data))
+    result = run_cli("demo", "--data-dir", str(data), "--no-local-orthanc")
     assert result.returncode == 0, result.stderr
     assert not (data / "embedded-db.json").exists()
     server = start_server(data)
     try:
         assert (
-            httpx.get(f"{server.base_url}/Organization/hosp-north").json()["name"]
-            == "North Regional Hospital"
+            httpx.get(f"{server.base_url}/Organization/legacy-hos-001").json()["name"] == "General Hospital"
         )
     finally:
         server.stop()

@@ -28,7 +28,7 @@ def smart(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmartServer]:
     patch = pytest.MonkeyPatch()
     patch.setattr(server_process, "free_port", lambda: port)
     try:
-        running = start_server(data_dir, "--demo", env=SMART)
+        running = start_server(data_dir, "--demo", "--no-local-orthanc", env=SMART)
     finally:
         patch.undo()
     rs384 = RSAKey.generate_key(2048, parameters={"kid": "rs-1", "alg": "RS384"})

@@ -41,9 +41,9 @@ APP_SCOPE = (
     "launch launch/patient openid fhirUser offline_access online_access admin "
     "patient/*.cruds user/*.cruds patient/*.rs user/*.rs"
 )
-# Demo data: pat-1 has study-1..3, pat-2 has study-4; hospitals hosp-*, endpoints of each hospital.
-PATIENT_A, PATIENT_B = "pat-1", "pat-2"
-STUDY_A, STUDY_B = "study-1", "study-4"
+# Demo data (fhir_server/demo/dataset.py): John Doe has two studies, Amina one; hospitals legacy-hos-00N.
+PATIENT_A, PATIENT_B = "legacy-pat-901234", "legacy-pat-567890"
+STUDY_A, STUDY_B = "legacy-stu-20240115103000", "legacy-stu-20240305140000"
 
 
 @dataclass
@@ -150,7 +150,7 @@ def register_fixtures(smart: SmartServer) -> None:
                 "username": "ingrid",
                 "role": "patient",
                 "fhirUser": f"Patient/{PATIENT_A}",
-                "name": "Ingrid Hansen",
+                "name": "John Doe",
             },
             {"username": "lars", "role": "patient", "fhirUser": f"Patient/{PATIENT_B}"},
             {"username": "root", "role": "admin"},

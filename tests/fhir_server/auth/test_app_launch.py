@@ -463,8 +463,8 @@ def test_authorize_post_and_patient_picker_search(smart: SmartServer, browser: B
     page = browser.client.post(smart.urls.authorize, data={k: v[0] for k, v in params.items()})
     assert page.status_code == 200 and 'action="/auth/login"' in page.text  # authorize-post
     picker = browser.submit(page, {"username": "dr-who", "password": PASSWORD})
-    assert 'action="/auth/patient"' in picker.text and "Hansen" in picker.text and "Olsen" in picker.text
-    found = browser.submit(picker, {"q": "olsen"}, form_index=0)
-    assert found.status_code == 200 and "Olsen" in found.text and "Hansen" not in found.text
+    assert 'action="/auth/patient"' in picker.text and "Doe" in picker.text and "Mwakyusa" in picker.text
+    found = browser.submit(picker, {"q": "mwakyusa"}, form_index=0)
+    assert found.status_code == 200 and "Mwakyusa" in found.text and "Doe" not in found.text
     consent = browser.submit(found, choose=("patient", PATIENT_B))
-    assert 'action="/auth/consent"' in consent.text and "Lars" in consent.text
+    assert 'action="/auth/consent"' in consent.text and "Amina" in consent.text

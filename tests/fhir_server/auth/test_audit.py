@@ -21,7 +21,7 @@ def test_read_of_patient_data_is_audited(smart: SmartServer) -> None:
     who = f"auditor-{uuid.uuid4().hex[:8]}"
     with smart.client(smart.mint("user/*.rs", subject=who, role="clinician")) as c:
         assert c.get(f"/ImagingStudy/{STUDY_A}").status_code == 200
-        assert c.get("/Organization/hosp-north").status_code == 200
+        assert c.get("/Organization/legacy-hos-001").status_code == 200
     bundle = _search(smart, agent=who)
     assert bundle["total"] == 1  # the hospital is not patient data
     event = bundle["entry"][0]["resource"]

@@ -70,7 +70,7 @@ def test_es384_with_jwks_url_and_matching_jku(smart: SmartServer) -> None:
     assert token["scope"] == "system/*.rs"
     assert smart.jwks_host.hits >= 1
     with smart.client(token["access_token"]) as c:
-        assert c.get("/Organization/hosp-north").status_code == 200
+        assert c.get("/Organization/legacy-hos-001").status_code == 200
 
 
 def test_backend_may_write_what_it_is_registered_for(smart: SmartServer) -> None:

@@ -1,9 +1,10 @@
 """The scope-enforcement matrix: token kind × resource × interaction → allowed (2xx) or denied (403).
 
-Reads run against the demo data (Patient A = pat-1 with study-1 (CT), Patient B = pat-2 with study-4 (DX),
-Organization hosp-north, Endpoint hosp-north-wado); every write runs against a fresh copy of that world, so
-rows do not depend on each other. Search rows (marked `search_enforcement`) query Patient B's data with
-Patient A's token and fail on any leak, whatever the search implementation answers otherwise.
+Reads run against the demo data (Patient A = legacy-pat-901234 with legacy-stu-20240115103000 (DX),
+Patient B = legacy-pat-567890 with legacy-stu-20240305140000 (US), Organization legacy-hos-001, Endpoint
+legacy-hos-001-dicomweb); every write runs against a fresh copy of that world, so rows do not depend on each
+other. Search rows (marked `search_enforcement`) query Patient B's data with Patient A's token and fail on
+any leak, whatever the search implementation answers otherwise.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ KINDS: dict[str, Kind] = {
     "system-v1-write": Kind("system/*.write", role=None),
     "system-dus-invalid": Kind("system/*.dus", role=None),
     "system-sr-invalid": Kind("system/*.sr", role=None),
-    "system-study-ct-only": Kind("system/ImagingStudy.rs?modality=CT", role=None),
+    "system-study-dx-only": Kind("system/ImagingStudy.rs?modality=DX", role=None),
     "system-patient-read": Kind("system/Patient.r", role=None),
 }
 _IN_A = {"patient-a", "study-a"}
@@ -82,7 +83,7 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
     "system-v1-write": _each(WRITES, _ALL),
     "system-dus-invalid": {},
     "system-sr-invalid": {},
-    "system-study-ct-only": _each(READS, {"study-a"}),
+    "system-study-dx-only": _each(READS, {"study-a"}),
     "system-patient-read": {
         "read": {"patient-a", "patient-b"},
         "vread": {"patient-a", "patient-b"},
@@ -114,8 +115,8 @@ DEMO = World(
         "patient-b": f"Patient/{PATIENT_B}",
         "study-a": f"ImagingStudy/{STUDY_A}",
         "study-b": f"ImagingStudy/{STUDY_B}",
-        "org": "Organization/hosp-north",
-        "endpoint": "Endpoint/hosp-north-wado",
+        "org": "Organization/legacy-hos-001",
+        "endpoint": "Endpoint/legacy-hos-001-dicomweb",
     },
     {},
 )
@@ -241,7 +242,7 @@ def test_study_cannot_be_moved_into_or_out_of_the_compartment(smart: SmartServer
         ("patient-user", "/Patient/_history", 403),
         ("patient-read", "/_history", 403),
         ("system-v1-write", "/ImagingStudy/_history", 403),
-        ("system-study-ct-only", "/ImagingStudy/_history", 403),
+        ("system-study-dx-only", "/ImagingStudy/_history", 403),
         ("system-patient-read", "/_history", 403),
     ],
 )
@@ -362,8 +363,8 @@ SEARCHES = [
     "/Patient",
     "/Patient?_revinclude=ImagingStudy:subject",
     "/ImagingStudy?_include=ImagingStudy:subject",
-    "/ImagingStudy?patient.identifier=19720101-5678",
-    "/Patient?_has:ImagingStudy:patient:modality=DX",
+    "/ImagingStudy?patient.identifier=198507151234567890",
+    "/Patient?_has:ImagingStudy:patient:modality=US",
     "/Endpoint?_revinclude=ImagingStudy:endpoint",
     f"/Patient/{PATIENT_B}/$everything",
 ]

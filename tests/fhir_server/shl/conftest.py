@@ -1,5 +1,7 @@
-"""A secured server (FHIR_AUTH_MODE=smart) with the demo data (pat-1: study-1..3, pat-2: study-4) for the
-SMART Health Link tests, reached over real HTTP; tokens are minted with the server's own keys."""
+"""A secured server (FHIR_AUTH_MODE=smart) with the demo data (John Doe, legacy-pat-901234: the studies
+legacy-stu-20240115103000 and legacy-stu-20240220091500; Amina, legacy-pat-567890:
+legacy-stu-20240305140000) for the SMART Health Link tests, reached over real HTTP; tokens are minted
+with the server's own keys."""
 
 from __future__ import annotations
 
@@ -56,7 +58,7 @@ class ShlServer:
 @pytest.fixture(scope="session")
 def shl_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ShlServer]:
     data_dir = tmp_path_factory.mktemp("shl") / "data"
-    running = start_server(data_dir, "--demo", env={"FHIR_AUTH_MODE": "smart"})
+    running = start_server(data_dir, "--demo", "--no-local-orthanc", env={"FHIR_AUTH_MODE": "smart"})
     connection = connect(Settings(data_dir=data_dir), "cli")
     try:
         yield ShlServer(running, connection)

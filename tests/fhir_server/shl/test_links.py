@@ -16,7 +16,7 @@ from cryptography.exceptions import InvalidTag
 from shl_client import create, fetch_files, manifest, parameters, qr_text, values
 from shl_decoder import b64d, decrypt, jwe_header, parse_link
 
-PATIENT, OTHER = "pat-1", "pat-2"
+PATIENT, OTHER = "legacy-pat-901234", "legacy-pat-567890"
 
 
 def bundle_ids(files: list[tuple[dict, bytes]]) -> set[str]:
@@ -33,16 +33,20 @@ def test_patient_link_follows_end_to_end(clinician: httpx.Client) -> None:
     assert created["viewerUrl"].endswith("/shl/viewer#" + created["link"])
     assert len(link.url.rsplit("/", 1)[1]) >= 43  # >= 256 bits of entropy in the path
     ids = bundle_ids(fetch_files(created["link"]))
-    assert {"Patient/pat-1", "ImagingStudy/study-1", "ImagingStudy/study-2", "ImagingStudy/study-3"} <= ids
+    assert {
+        "Patient/legacy-pat-901234",
+        "ImagingStudy/legacy-stu-20240115103000",
+        "ImagingStudy/legacy-stu-20240220091500",
+    } <= ids
     assert any(i.startswith("Endpoint/") for i in ids) and any(i.startswith("Organization/") for i in ids)
-    assert "ImagingStudy/study-4" not in ids
+    assert "ImagingStudy/legacy-stu-20240305140000" not in ids
 
 
 def test_study_link_has_one_study(clinician: httpx.Client) -> None:
-    created = create(clinician, "ImagingStudy/study-2")
+    created = create(clinician, "ImagingStudy/legacy-stu-20240220091500")
     ids = bundle_ids(fetch_files(created["link"]))
-    assert "Patient/pat-1" in ids and "ImagingStudy/study-2" in ids
-    assert not {"ImagingStudy/study-1", "ImagingStudy/study-3"} & ids
+    assert "Patient/legacy-pat-901234" in ids and "ImagingStudy/legacy-stu-20240220091500" in ids
+    assert "ImagingStudy/legacy-stu-20240115103000" not in ids
 
 
 def test_qr_codes_decode_to_the_link(clinician: httpx.Client, shl_server: ShlServer) -> None:
@@ -56,7 +60,7 @@ def test_qr_codes_decode_to_the_link(clinician: httpx.Client, shl_server: ShlSer
     assert svg.status_code == 200 and svg.headers["content-type"].startswith("image/svg+xml")
     assert b"<svg" in svg.content
     assert clinician.get(created["qr"] + "&format=gif").status_code == 400
-    for path in (f"/api/patients/{PATIENT}/qr", "/api/studies/study-1/qr"):
+    for path in (f"/api/patients/{PATIENT}/qr", "/api/studies/legacy-stu-20240115103000/qr"):
         legacy = httpx.get(shl_server.origin + path, headers=dict(clinician.headers), timeout=30)
         assert legacy.status_code == 200, legacy.text
         text = qr_text(legacy.content)
@@ -109,10 +113,10 @@ def test_right_passcode_opens(clinician: httpx.Client) -> None:
 
 
 def test_single_file_link(clinician: httpx.Client) -> None:
-    created = create(clinician, "ImagingStudy/study-1", singleFile=True)
+    created = create(clinician, "ImagingStudy/legacy-stu-20240115103000", singleFile=True)
     link = parse_link(created["link"])
     assert link.flags == "U"
-    assert "ImagingStudy/study-1" in bundle_ids(fetch_files(created["link"]))
+    assert "ImagingStudy/legacy-stu-20240115103000" in bundle_ids(fetch_files(created["link"]))
     assert manifest(link).status_code == 404
 
 
@@ -195,8 +199,11 @@ def test_image_access_token(clinician: httpx.Client, shl_server: ShlServer) -> N
     with shl_server.client(access["access_token"]) as api:
         assert api.get(f"/Patient/{PATIENT}").status_code == 200
         studies = api.get("/ImagingStudy", params={"patient": f"Patient/{PATIENT}"}).json()
-        assert {e["resource"]["id"] for e in studies.get("entry", [])} >= {"study-1", "study-2", "study-3"}
-        assert api.get("/ImagingStudy/study-4").status_code in (403, 404)
+        assert {e["resource"]["id"] for e in studies.get("entry", [])} >= {
+            "legacy-stu-20240115103000",
+            "legacy-stu-20240220091500",
+        }
+        assert api.get("/ImagingStudy/legacy-stu-20240305140000").status_code in (403, 404)
         write = api.post(
             "/ImagingStudy",
             json={
@@ -216,7 +223,9 @@ def test_authorization_and_bad_input(shl_server: ShlServer, clinician: httpx.Cli
     token = shl_server.mint("patient/*.rs", patient=OTHER, role="patient", fhir_user=f"Patient/{OTHER}")
     with shl_server.client(token) as other:
         assert other.post(f"/Patient/{PATIENT}/$shl", json=parameters()).status_code == 403
-        assert other.post("/ImagingStudy/study-1/$shl", json=parameters()).status_code == 403
+        assert (
+            other.post("/ImagingStudy/legacy-stu-20240115103000/$shl", json=parameters()).status_code == 403
+        )
         assert other.get(f"/Patient/{PATIENT}/$shl").status_code == 403
         assert other.post(f"/Patient/{OTHER}/$shl", json=parameters()).status_code == 201
     for body, name in [
