@@ -2,7 +2,9 @@
 
 Credentials are kept here and never in a FHIR resource: every client may read an Endpoint, and R4 says
 Endpoint.header is for non-secret routing data (https://hl7.org/fhir/R4/endpoint.html). No API returns a
-password; `public_json` is the only view of a connection that leaves the server.
+password; `public_json` is the only view of a connection that leaves the server. Passwords are stored sealed
+under the server's master key (fhir_server.master_key: a file in the data dir, never in the database), so a
+database dump or backup alone does not open any hospital's PACS.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from urllib.parse import urlsplit, urlunsplit
 from pymongo import ASCENDING, IndexModel
 from pymongo.collection import Collection
 from pymongo.database import Database
+
+from fhir_server.master_key import MasterKey
 
 COLLECTION = "hospital_connections"
 
@@ -87,8 +91,9 @@ def normalize_orthanc_url(url: str) -> str:
 
 
 class ConnectionStore:
-    def __init__(self, db: Database[Document]) -> None:
+    def __init__(self, db: Database[Document], master_key: MasterKey) -> None:
         self._collection: Collection[Document] = db.get_collection(COLLECTION)
+        self._key = master_key
 
     def ensure_indexes(self) -> None:
         self._collection.create_indexes(
@@ -97,18 +102,21 @@ class ConnectionStore:
                 IndexModel([("endpoint_ids", ASCENDING)], name="endpoint_ids"),
             ]
         )
+        self._seal_plain_passwords()
 
     def save(self, connection: HospitalConnection) -> None:
-        self._collection.replace_one({"_id": connection.organization_id}, _to_doc(connection), upsert=True)
+        self._collection.replace_one(
+            {"_id": connection.organization_id}, self._to_doc(connection), upsert=True
+        )
 
     def get(self, organization_id: str) -> HospitalConnection | None:
-        return _from_doc(self._collection.find_one({"_id": organization_id}))
+        return self._from_doc(self._collection.find_one({"_id": organization_id}))
 
     def by_identifier(self, identifier: str) -> HospitalConnection | None:
-        return _from_doc(self._collection.find_one({"identifier": identifier}))
+        return self._from_doc(self._collection.find_one({"identifier": identifier}))
 
     def by_endpoint(self, endpoint_id: str) -> HospitalConnection | None:
-        return _from_doc(self._collection.find_one({"endpoint_ids": endpoint_id}))
+        return self._from_doc(self._collection.find_one({"endpoint_ids": endpoint_id}))
 
     def find(self, hospital: str) -> HospitalConnection | None:
         """By Organization id, `Organization/<id>`, hospital identifier (HOS-…) or Endpoint id."""
@@ -117,19 +125,42 @@ class ConnectionStore:
 
     def all(self) -> Iterator[HospitalConnection]:
         for doc in self._collection.find({}).sort("identifier", ASCENDING):
-            connection = _from_doc(doc)
+            connection = self._from_doc(doc)
             if connection is not None:
                 yield connection
 
+    def _seal_plain_passwords(self) -> None:
+        """Connections saved before passwords were sealed are sealed now (once, at start-up)."""
+        for doc in self._collection.find({"password": {"$type": "string"}}):
+            sealed = self._key.seal(doc["password"].encode())
+            self._collection.update_one(
+                {"_id": doc["_id"], "password": doc["password"]},
+                {"$set": {"password_sealed": sealed}, "$unset": {"password": ""}},
+            )
 
-def _to_doc(connection: HospitalConnection) -> Document:
+    def _to_doc(self, connection: HospitalConnection) -> Document:
+        password = connection.password
+        return {
+            **_fields_without_password(connection),
+            "password_sealed": self._key.seal(password.encode()) if password is not None else None,
+        }
+
+    def _from_doc(self, doc: Document | None) -> HospitalConnection | None:
+        if doc is None:
+            return None
+        password = doc.get("password")  # not sealed yet: written before sealing, start-up seals it
+        if doc.get("password_sealed"):
+            password = self._key.open(doc["password_sealed"]).decode()
+        return _connection(doc, password)
+
+
+def _fields_without_password(connection: HospitalConnection) -> Document:
     return {
         "_id": connection.organization_id,
         "identifier": connection.identifier,
         "name": connection.name,
         "orthanc_url": connection.orthanc_url,
         "username": connection.username,
-        "password": connection.password,
         "wado_endpoint_id": connection.wado_endpoint_id,
         "qido_endpoint_id": connection.qido_endpoint_id,
         "endpoint_ids": list(connection.endpoint_ids),
@@ -138,9 +169,7 @@ def _to_doc(connection: HospitalConnection) -> Document:
     }
 
 
-def _from_doc(doc: Document | None) -> HospitalConnection | None:
-    if doc is None:
-        return None
+def _connection(doc: Document, password: str | None) -> HospitalConnection:
     return HospitalConnection(
         organization_id=doc["_id"],
         identifier=doc["identifier"],
@@ -150,6 +179,6 @@ def _from_doc(doc: Document | None) -> HospitalConnection | None:
         qido_endpoint_id=doc["qido_endpoint_id"],
         patient_id_system=doc["patient_id_system"],
         username=doc.get("username"),
-        password=doc.get("password"),
+        password=password,
         national_id_issuers=tuple(doc.get("national_id_issuers") or ()),
     )

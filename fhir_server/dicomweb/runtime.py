@@ -23,6 +23,7 @@ from fhir_server.dicomweb.orthanc_rest import timeouts
 from fhir_server.dicomweb.sync import SyncServices, sync_hospitals
 from fhir_server.dicomweb.sync_state import SyncStateStore
 from fhir_server.dicomweb.synced_studies import SyncedStudies
+from fhir_server.master_key import MasterKey
 from fhir_server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ def sync_services(services: Services) -> SyncServices:
     return SyncServices(
         repository=services.repository,
         find_ids=resolve_find_ids(services.find_ids),
-        connections=ConnectionStore(db),
+        connections=ConnectionStore(db, MasterKey.load_or_create(services.settings.data_dir)),
         state=SyncStateStore(db),
         studies=SyncedStudies(db),
         settings=services.settings,

@@ -12,11 +12,11 @@ from fhir_server.auth.keys import KeyStore
 from fhir_server.auth.passwords import hash_secret
 from fhir_server.auth.urls import Urls
 from fhir_server.db import DatabaseConnection
+from fhir_server.master_key import MasterKey
 from fhir_server.search.engine import SearchEngine
 from fhir_server.settings import Settings
 from fhir_server.shl import content
 from fhir_server.shl.crypto import encrypt_file
-from fhir_server.shl.master_key import MasterKey
 from fhir_server.shl.options import LinkOptions
 from fhir_server.shl.payload import LinkPayload, sorted_flags, with_viewer
 from fhir_server.shl.store import Link, LinkStore

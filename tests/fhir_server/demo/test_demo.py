@@ -22,6 +22,7 @@ from fhir_server.demo.dataset import demo_studies
 from fhir_server.demo.loader import CREDENTIALS_FILE
 from fhir_server.demo.local_orthanc import INSTALL_HINT, missing_orthanc
 from fhir_server.dicomweb.connections import ConnectionStore
+from fhir_server.master_key import MasterKey
 from fhir_server.settings import Settings
 from fhir_server.storage.mongo import MongoRepository
 
@@ -125,7 +126,9 @@ def test_an_unreachable_orthanc_is_reported_and_the_fhir_data_still_loads(
     services = open_data_dir(data)
     assert len(current(services.repository, "ImagingStudy")) == 4
     # The hospital is registered with that address, so a later `sync` or `doctor` can reach it when it is up.
-    hospital = ConnectionStore(services.connection.db).by_identifier("HOS-001")
+    hospital = ConnectionStore(services.connection.db, MasterKey.load_or_create(data)).by_identifier(
+        "HOS-001"
+    )
     assert hospital is not None and hospital.orthanc_url == "http://127.0.0.1:9"
 
 

@@ -265,7 +265,7 @@ def test_link_keys_are_sealed_under_a_master_key_outside_the_database(
     stored = shl_server.connection.db["shl_links"].find_one({"_id": created["id"]})
     assert stored is not None
     assert raw_key not in json.dumps(stored, default=str) and "pin-1" not in json.dumps(stored, default=str)
-    master = shl_server.running.data_dir / "shl-master.key"
+    master = shl_server.running.data_dir / "master.key"
     assert master.stat().st_mode & 0o777 == 0o600
     manifest_answer = manifest(parse_link(created["link"]), passcode="pin-1", embeddedLengthMax=10**7).text
     assert raw_key not in manifest_answer
