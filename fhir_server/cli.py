@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -52,19 +52,23 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             )
             return 2
         os.environ["FHIR_DATA_DIR"] = str(settings.data_dir)
-        uvicorn.run(
-            "fhir_server.asgi:app",
-            host=settings.host,
-            port=settings.port,
-            workers=args.workers,
-            log_level=settings.log_level,
-            access_log=False,
-            log_config=None,
-        )
+        # The demo's local Orthancs (if any) live in this, the workers' parent process.
+        with ExitStack() as stack:
+            if args.demo:
+                demo_connection = stack.enter_context(closing(connect(settings, "cli")))
+                _load_demo(args, settings, demo_connection, stack)
+            uvicorn.run(
+                "fhir_server.asgi:app",
+                host=settings.host,
+                port=settings.port,
+                workers=args.workers,
+                log_level=settings.log_level,
+                access_log=False,
+                log_config=None,
+            )
         return 0
 
-    from fhir_server.app import build_services, create_app
-    from fhir_server.demo import load_demo
+    from fhir_server.app import create_app
 
     connection = connect(settings, "server")
     try:
@@ -72,9 +76,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             record_http_port(settings.data_dir, settings.port)
         with ExitStack() as stack:
             if args.demo:
-                services = build_services(settings, connection)
-                orthancs = _demo_orthancs(args, settings, stack)
-                print("\n".join(load_demo(services, settings.data_dir, orthancs).lines()))
+                _load_demo(args, settings, connection, stack)
             if settings.uses_embedded_db:
                 print(f"embedded database under {settings.data_dir.resolve()} ({connection.embedded.uri})")  # type: ignore[union-attr]
             print(f"FHIR base: http://{settings.host}:{settings.port}/fhir")
@@ -100,21 +102,24 @@ def _exit_on_signal(signum: int, frame: object) -> None:
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
-    from fhir_server.app import build_services
-    from fhir_server.demo import load_demo
-
     # One INFO line per Orthanc request would bury the summary.
     for name in ("httpx", "dicomweb_client"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    connection = connect(settings, "cli")
-    try:
-        with ExitStack() as stack:
-            orthancs = _demo_orthancs(args, settings, stack)
-            report = load_demo(build_services(settings, connection), settings.data_dir, orthancs)
-    finally:
-        connection.close()
-    print("\n".join(report.lines()))
+    with closing(connect(settings, "cli")) as connection, ExitStack() as stack:
+        _load_demo(args, settings, connection, stack)
     return 0
+
+
+def _load_demo(
+    args: argparse.Namespace, settings: Settings, connection: DatabaseConnection, stack: ExitStack
+) -> None:
+    """Loads the demo and prints what happened; local Orthancs, if started, stay up as long as `stack`."""
+    from fhir_server.app import build_services
+    from fhir_server.demo import load_demo
+
+    orthancs = _demo_orthancs(args, settings, stack)
+    report = load_demo(build_services(settings, connection), settings.data_dir, orthancs)
+    print("\n".join(report.lines()), flush=True)
 
 
 def _demo_orthancs(

@@ -124,6 +124,7 @@ def _ensure_users(users: UserRegistry, data_dir: Path) -> dict[str, str]:
         known[username] = secrets.token_urlsafe(12)
         users.add(username, known[username], role, name=display)
     if known:
+        data_dir.mkdir(parents=True, exist_ok=True)  # with an external MongoDB nothing else may have made it
         tmp = path.with_suffix(".tmp")
         descriptor = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "w") as out:

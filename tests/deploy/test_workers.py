@@ -90,6 +90,8 @@ def test_two_workers_share_one_database(external_db: str, tmp_path: Path) -> Non
             str(port),
             "--data-dir",
             str(tmp_path / "data"),
+            "--demo",  # loaded once, by the parent, before the workers start
+            "--no-local-orthanc",
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -115,6 +117,7 @@ def test_two_workers_share_one_database(external_db: str, tmp_path: Path) -> Non
             or "multiprocessing" in Path(f"/proc/{p}/cmdline").read_text()
         ]
         assert len(workers) >= 2
+        assert httpx.get(f"{base}/fhir/Patient/legacy-pat-901234").status_code == 200
         created = httpx.post(
             f"{base}/fhir/Patient",
             json={"resourceType": "Patient", "gender": "other"},
