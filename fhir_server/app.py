@@ -19,6 +19,8 @@ from fhir_server.api.routes_terminology import router as terminology_router
 from fhir_server.api.services import Services
 from fhir_server.auth import wiring as auth_wiring
 from fhir_server.bindings import binding_checker
+from fhir_server.dashboard import client as dashboard_client
+from fhir_server.dashboard import routes as dashboard_routes
 from fhir_server.db import DatabaseConnection, connect
 from fhir_server.dicomweb import admin as dicomweb_admin
 from fhir_server.dicomweb import health as dicomweb_health
@@ -93,6 +95,7 @@ def create_app(settings: Settings, connection: DatabaseConnection | None = None)
         assert conn is not None
         app.state.services = build_services(settings, conn)
         app.state.auth = auth_wiring.start(settings, conn, app.state.services.repository)
+        dashboard_client.register_client(app.state.auth.clients)
         app.state.shl = shl_components.start(settings, conn)
         try:
             async with dicomweb_runtime(app.state.services) as dicomweb:
@@ -127,6 +130,7 @@ def create_app(settings: Settings, connection: DatabaseConnection | None = None)
     app.include_router(dicomweb_proxy.router)
     app.include_router(dicomweb_health.router)
     app.include_router(dicomweb_admin.router)
+    app.include_router(dashboard_routes.router)
     auth_wiring.add_authentication(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     auth_wiring.add_cors(app)

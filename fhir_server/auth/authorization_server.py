@@ -61,7 +61,10 @@ class SmartAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
     # -- authlib hooks ----------------------------------------------------------------------------------
 
     def query_client(self, client_id: str) -> Any:
-        return self.auth.clients.get(client_id)
+        client = self.auth.clients.get(client_id)
+        # The server root this request reached (or FHIR_PUBLIC_BASE_URL's): a first-party app's redirect
+        # URIs are paths on it.
+        return None if client is None else client.for_server(self.urls.fhir_base.rsplit("/", 1)[0])
 
     def create_oauth2_request(self, request: Any) -> Any:
         return request  # the routes build a PlainOAuth2Request themselves

@@ -6,7 +6,10 @@ Three kinds:
 - `confidential-symmetric`: a client secret (HTTP Basic or form post), stored scrypt-hashed;
 - `confidential-asymmetric`: private_key_jwt with keys from a registered JWKS or JWKS URL
   (client-confidential-asymmetric); with no redirect URI it is a backend service (client_credentials only).
-Redirect URIs are matched exactly (RFC 9700 §4.1.3).
+Redirect URIs are matched exactly (RFC 9700 §4.1.3). The one exception are the server's own first-party
+apps (the dashboard, registered by server code, never through the admin API or CLI): their redirect URIs
+are paths such as `/app/callback`, meaning that path on this server's own root (FHIR_PUBLIC_BASE_URL's, else
+the one the authorization request was sent to) and nowhere else.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import ipaddress
 import re
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -54,6 +57,8 @@ class Client(ClientMixin):  # type: ignore[misc]
     jwks: dict[str, Any] | None = None
     jwks_url: str | None = None
     introspect: bool = False  # may introspect any token (a resource server), not only its own
+    first_party: bool = False  # served by this server: relative redirect URIs (see the module docstring)
+    server_root: str | None = None  # this server's root for this request (bound by `for_server`)
 
     # -- authlib ClientMixin --------------------------------------------------------------------------
 
@@ -68,7 +73,18 @@ class Client(ClientMixin):  # type: ignore[misc]
         return allowed or None
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
-        return redirect_uri in self.redirect_uris
+        if redirect_uri in self.redirect_uris and not redirect_uri.startswith("/"):
+            return True
+        root = self.server_root
+        return (
+            self.first_party
+            and root is not None
+            and any(uri.startswith("/") and redirect_uri == root + uri for uri in self.redirect_uris)
+        )
+
+    def for_server(self, root: str) -> Client:
+        """This client as seen by a request to the server at `root` (no trailing slash)."""
+        return replace(self, server_root=root.rstrip("/"))
 
     def check_client_secret(self, client_secret: str) -> bool:
         return self.secret_hash is not None and verify_secret(client_secret, self.secret_hash)
@@ -212,6 +228,14 @@ class ClientRegistry:
     def remove(self, client_id: str) -> bool:
         return self._clients.delete_one({"_id": client_id}).deleted_count == 1
 
+    def put(self, client: Client) -> None:
+        """Create or replace (for clients the server registers itself, idempotently at start-up)."""
+        self._clients.update_one(
+            {"_id": client.client_id},
+            {"$set": _to_doc(client), "$setOnInsert": {"created": datetime.now(UTC)}},
+            upsert=True,
+        )
+
 
 def _to_doc(client: Client) -> dict[str, Any]:
     return {
@@ -223,6 +247,7 @@ def _to_doc(client: Client) -> dict[str, Any]:
         "jwks": client.jwks,
         "jwks_url": client.jwks_url,
         "introspect": client.introspect,
+        "first_party": client.first_party,
     }
 
 
@@ -237,4 +262,5 @@ def _from_doc(doc: dict[str, Any]) -> Client:
         jwks=doc.get("jwks"),
         jwks_url=doc.get("jwks_url"),
         introspect=bool(doc.get("introspect")),
+        first_party=bool(doc.get("first_party")),
     )

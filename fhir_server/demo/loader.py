@@ -1,5 +1,5 @@
 """Loading the demo: FHIR resources first (always), then — per hospital whose Orthanc answers — real DICOM
-studies uploaded with STOW-RS and synced back, so that each ImagingStudy is what Orthanc returns.
+studies uploaded with STOW-RS and a sync pass, so that each ImagingStudy is what Orthanc returns.
 
 Idempotent: resources are written only when absent (a demo study enriched by the sync is not reset), a study
 whose images are already in its Orthanc is not uploaded again, and user accounts are created once.
@@ -24,7 +24,7 @@ from fhir_server.dicomweb.hospitals import HospitalRequest, register_hospital
 from fhir_server.dicomweb.orthanc_errors import OrthancFailure
 from fhir_server.dicomweb.orthanc_rest import OrthancRest
 from fhir_server.dicomweb.runtime import ensure_indexes, sync_services
-from fhir_server.dicomweb.sync import SyncServices, sync_study_uids
+from fhir_server.dicomweb.sync import SyncServices, sync_hospital
 from fhir_server.dicomweb.upload import upload_datasets
 from mappers.imaging_study import study_uid_from_identifier
 from mappers.legacy import map_legacy_database
@@ -95,6 +95,11 @@ def load_demo(
         report.hospitals.append(f"{name}: Orthanc {version} at {access.url}")
         for study in studies:
             report.studies.append(_ensure_images(services, sync, hospital, study, report))
+        # One full pass from Orthanc's change feed: builds each uploaded study's ImagingStudy from what
+        # Orthanc returns and records the hospital's sync cursor and last completed sync.
+        result = sync_hospital(sync, hospital)
+        if result.failure or result.study_errors:
+            report.images_missing.append(f"{name}: sync {result.failure or '; '.join(result.study_errors)}")
     return report
 
 
@@ -184,13 +189,8 @@ def _ensure_images(
     if uploaded.errors or orthanc_id is None:
         report.images_missing.append(f"{study.legacy_id} ({hospital.name}): {'; '.join(uploaded.errors)}")
         return f"{study.legacy_id}: upload incomplete"
-    # The sync then updates the demo's ImagingStudy (keeping its legacy identifier) instead of adding one.
+    # So that the sync updates the demo's ImagingStudy (keeping its legacy identifier) instead of adding one.
     sync.studies.record(hospital.organization_id, orthanc_id, uid, study.fhir_id)
-    result = sync_study_uids(sync, hospital, [uid])
-    if result.failure or result.study_errors:
-        report.images_missing.append(
-            f"{study.legacy_id} ({hospital.name}): {result.failure or '; '.join(result.study_errors)}"
-        )
     stored = f"{uploaded.stored} instances uploaded to {hospital.name}"
     return f"{study.legacy_id}: {stored} -> ImagingStudy/{study.fhir_id}"
 

@@ -22,6 +22,7 @@ from fhir_server.demo.dataset import demo_studies
 from fhir_server.demo.loader import CREDENTIALS_FILE
 from fhir_server.demo.local_orthanc import INSTALL_HINT, missing_orthanc
 from fhir_server.dicomweb.connections import ConnectionStore
+from fhir_server.dicomweb.sync_state import SyncStateStore
 from fhir_server.master_key import MasterKey
 from fhir_server.settings import Settings
 from fhir_server.storage.mongo import MongoRepository
@@ -170,6 +171,10 @@ def test_studies_are_real_dicom_synced_back_from_orthanc(
         assert resource["started"].startswith(
             f"{study.started[0][:4]}-{study.started[0][4:6]}-{study.started[0][6:]}"
         )
+    # A completed sync pass per hospital: the dashboard's "last sync" and the sync-lag metric have a value.
+    state = SyncStateStore(services.connection.db)
+    for org in ("legacy-hos-001", "legacy-hos-002", "legacy-hos-003"):
+        assert state.get(org).last_completed_at is not None
     # Matched by national ID: no Patient created from the DICOM headers.
     assert set(current(services.repository, "Patient")) == {
         "legacy-pat-901234",
