@@ -174,6 +174,12 @@ def _consent_page(request: Request, tx: str) -> Response:
     user = auth.users.get(pending.username)
     if user is None:
         return error_page("Sign-in expired", _EXPIRED)
+    client = auth.clients.get(pending.client_id)
+    if client is not None and client.first_party:
+        # The server's own apps (the dashboard) act for the user on the user's own server: there is no third
+        # party to consent to. The user gets what their role may grant, as if they had allowed everything.
+        auth.pending.finish(pending.tx)
+        return _decide(request, pending, user, set(_offerable(pending, user)), allow=True)
     patient_label = _patient_label(request, pending.patient)
     scopes = [{"scope": s, "text": describe(s, patient_label)} for s in _offerable(pending, user)]
     return page(
@@ -223,10 +229,16 @@ def _consent(request: Request, form: list[tuple[str, str]]) -> Response:
     if pending is None or user is None:
         return error_page("Sign-in expired", _EXPIRED)
     auth.pending.finish(pending.tx)  # one decision per request, whatever it is
-    offer = _offerable(pending, user)
     chosen = {value for key, value in form if key == "scope"}
-    granted = join(s for s in offer if s in chosen)
-    allow = fields.get("decision") == "allow" and granted
+    return _decide(request, pending, user, chosen, allow=fields.get("decision") == "allow")
+
+
+def _decide(
+    request: Request, pending: PendingAuthorization, user: User, chosen: set[str], *, allow: bool
+) -> Response:
+    """Redirects back to the app with a code for the chosen scopes this user may grant, or with an error."""
+    granted = join(s for s in _offerable(pending, user) if s in chosen)
+    allow = allow and bool(granted)
     params = [(k, v) for k, v in pending.params if k != "scope"] + [("scope", granted or pending.scope)]
     urls = urls_of(request)
     server = server_for(request, urls.authorize)
