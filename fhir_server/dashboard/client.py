@@ -6,9 +6,10 @@ FHIR_PUBLIC_BASE_URL's when set, else the one the authorization request was sent
 (`fhir_server.auth.clients.Client.check_redirect_uri`), so the dashboard works on any host and port the
 server is reached at without ever redirecting an authorization code to another site.
 
-Scopes: `user/*.cruds` (clinicians and admins see everything), `admin` (hospital registration; the consent
-step grants it only to admin users), `openid fhirUser` (who signed in) and `online_access` (a refresh token
-for one working day, not the 30 days of `offline_access`: the dashboard keeps it in sessionStorage).
+Scopes: `user/*.cruds` (clinicians and admins see everything), `admin` (hospital registration; granted
+only to admin users), `openid fhirUser` (who signed in) and `online_access` (a refresh token for one working
+day, not the 30 days of `offline_access`: the dashboard keeps it in sessionStorage). Being first-party, it
+gets no consent page: the user is granted what their role allows (fhir_server.auth.routes_login).
 """
 
 from __future__ import annotations
