@@ -81,7 +81,7 @@ def _add_user(data_dir: Path, username: str, password: str, role: str) -> None:
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def dashboard_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DashboardServer]:
     data_dir = tmp_path_factory.mktemp("dashboard") / "data"
     running = start_server(
@@ -97,20 +97,20 @@ def dashboard_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashb
         running.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def http(dashboard_server: DashboardServer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=dashboard_server.origin, timeout=30, follow_redirects=False) as client:
         yield client
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def screenshots() -> Path:
     directory = Path(os.environ.get("DASHBOARD_SCREENSHOTS") or REPO_ROOT / "test-artifacts" / "dashboard")
     directory.mkdir(parents=True, exist_ok=True)
     return directory
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         pytest.fail("the dashboard tests need the Debian chromium package: apt-get install chromium")

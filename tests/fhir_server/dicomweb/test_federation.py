@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -340,4 +341,6 @@ def test_background_sync_loop_runs_passes_when_configured(federation: Federation
                 await asyncio.sleep(0.1)
             raise AssertionError("no background sync pass completed within 30 s")
 
-    asyncio.run(run_until_a_pass_completed())
+    # In a thread of its own: the test must not depend on whether this thread already runs an event loop.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, run_until_a_pass_completed()).result()
