@@ -8,55 +8,19 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
-from server_process import REPO_ROOT, RunningServer, start_server
+from server_process import REPO_ROOT, start_server
 
-from fhir_server.auth.keys import KeyStore
-from fhir_server.auth.tokens import Grant, mint_access_token
-from fhir_server.auth.urls import Urls
-from fhir_server.db import DatabaseConnection, connect
+from fhir_server.db import connect
 from fhir_server.settings import Settings
 
-sys.path.insert(0, str(Path(__file__).parent))  # browser_steps
+sys.path.insert(0, str(Path(__file__).parent))  # browser_steps, dashboard_support
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-ADMIN = ("ada", "ada-secret-pass")
-CLINICIAN = ("carl", "carl-secret-pass")
-
-
-@dataclass
-class DashboardServer:
-    running: RunningServer
-    connection: DatabaseConnection
-
-    @property
-    def base_url(self) -> str:
-        return self.running.base_url
-
-    @property
-    def origin(self) -> str:
-        return self.base_url.removesuffix("/fhir")
-
-    def url(self, path: str) -> str:
-        return f"{self.origin}/{path.lstrip('/')}"
-
-    def mint(self, scope: str, *, role: str | None = "clinician") -> str:
-        grant = Grant("tester", scope, "test", None, None, role)
-        token, _ = mint_access_token(KeyStore(self.connection.db), Urls.for_base(self.base_url), grant, 600)
-        return token
+from dashboard_support import ADMIN, CHROMIUM, CHROMIUM_ARGS, CLINICIAN, DashboardServer
 
 
 def _add_user(data_dir: Path, username: str, password: str, role: str) -> None:
@@ -81,7 +45,7 @@ def _add_user(data_dir: Path, username: str, password: str, role: str) -> None:
     )
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="session")
 def dashboard_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DashboardServer]:
     data_dir = tmp_path_factory.mktemp("dashboard") / "data"
     running = start_server(
@@ -97,20 +61,22 @@ def dashboard_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashb
         running.stop()
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="session")
 def http(dashboard_server: DashboardServer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=dashboard_server.origin, timeout=30, follow_redirects=False) as client:
         yield client
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="session")
 def screenshots() -> Path:
     directory = Path(os.environ.get("DASHBOARD_SCREENSHOTS") or REPO_ROOT / "test-artifacts" / "dashboard")
     directory.mkdir(parents=True, exist_ok=True)
     return directory
 
 
-@pytest.fixture(scope="package")
+# Module scope: Playwright's sync API keeps an asyncio loop running in this thread while it is started, and
+# tests elsewhere call asyncio.run() (a directory without __init__.py is no "package" for fixture scopes).
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         pytest.fail("the dashboard tests need the Debian chromium package: apt-get install chromium")

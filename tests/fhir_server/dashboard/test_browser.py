@@ -20,7 +20,7 @@ from browser_steps import (
     sign_in,
     wait_for_image,
 )
-from conftest import ADMIN, CLINICIAN, DashboardServer
+from dashboard_support import ADMIN, CLINICIAN, DashboardServer
 from playwright.sync_api import BrowserContext, Page, expect
 
 JOHN = "legacy-pat-901234"

@@ -9,7 +9,7 @@ import secrets
 
 import httpx
 import pytest
-from conftest import DashboardServer
+from dashboard_support import DashboardServer
 
 from fhir_server.auth.clients import ClientRegistry
 from fhir_server.dashboard.client import CALLBACK_PATH, CLIENT_ID, dashboard_client

@@ -7,7 +7,7 @@ import re
 
 import httpx
 import pytest
-from conftest import DashboardServer
+from dashboard_support import DashboardServer
 
 from fhir_server.dashboard.client import CLIENT_ID, SCOPE
 from fhir_server.dicomweb.sync_state import SyncStateStore
