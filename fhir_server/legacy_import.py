@@ -13,20 +13,26 @@ import csv
 import json
 import sqlite3
 import sys
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from queue import Full, Queue
 from typing import Any
 
 from fhir_server.errors import FhirError
 from fhir_server.interactions.common import WriteRules
-from fhir_server.storage.mongo import CurrentVersion, ImportCounts, MongoRepository
-from mappers.legacy import LegacyIssue, map_legacy_database, read_legacy_rows, report_rows
+from fhir_server.storage.mongo import CurrentVersion, ImportCounts, MongoRepository, PreparedImport
+from mappers.legacy import LegacyIssue, iter_legacy_database, new_legacy_import, read_legacy_rows, report_rows
 from mappers.legacy_modality import modality_lookup_from_terminology
 from terminology.service import TerminologyService
 
-BATCH_SIZE = 500
+# The embedded database writes an insert in storage transactions of at most 1,000 documents; larger batches
+# only cost memory (up to _QUEUE_DEPTH + 2 batches are held), smaller ones more round trips.
+BATCH_SIZE = 1000
+# Prepared batches waiting for the writer: enough to keep it busy, few enough to bound memory.
+_QUEUE_DEPTH = 4
 # mappers.legacy derives every id from the legacy one: HOS-001 -> legacy-hos-001.
 LEGACY_ID_PREFIX = "legacy-"
 Progress = Callable[[int, int], None]
@@ -71,44 +77,113 @@ def import_legacy(
     national_id_system: str,
     progress: Progress | None = None,
 ) -> ImportResult:
-    """`repository` None is a dry run: everything is mapped and validated, nothing is written."""
+    """`repository` None is a dry run: everything is mapped and validated, nothing is written.
+
+    Rows are mapped, validated and turned into version documents by a background thread while this one
+    writes the batches prepared before: the database runs in its own process, so on two cores both halves
+    work at once and the import runs at the pace of the slower half instead of the sum of both.
+    `progress(done, total)` is called from this thread; `total` is the number of resources the rows can
+    give at most (a rejected row gives none), and the last call has `done == total`.
+    """
     started = time.perf_counter()
-    mapped = map_legacy_database(
-        read_rows(path),
+    rows = read_rows(path)
+    mapped = new_legacy_import()
+    resources = iter_legacy_database(
+        rows,
+        mapped,
         modality_to_dcm=modality_lookup_from_terminology(terminology),
         national_id_system=national_id_system,
     )
-    resources = _validated(mapped.resources, rules, mapped.issues)
-    result = ImportResult(summary=mapped.summary(), issues=mapped.issues, resources=len(resources))
-    done = 0
-    known: dict[str, dict[str, CurrentVersion]] = {}
-    for batch in _batches_by_type(resources):
-        if repository is not None:
-            resource_type = batch[0]["resourceType"]
-            if resource_type not in known:
-                known[resource_type] = repository.current_versions(resource_type, LEGACY_ID_PREFIX)
-            result.counts.add(repository.import_batch(batch, known[resource_type]))
-        done += len(batch)
-        if progress is not None:
-            progress(done, len(resources))
+    batches = _batches_by_type(_validated(resources, rules, mapped.issues))
+    result = ImportResult(summary={}, issues=mapped.issues)
+    total = 2 * len(rows["hospitals"]) + len(rows["patients"]) + len(rows["studies"])
+    if repository is None:
+        for batch in batches:
+            result.resources += len(batch)
+            if progress is not None:
+                progress(result.resources, total)
+    else:
+        for item in _prepared_in_background(repository, batches):
+            repository.write_import(item.prepared)
+            result.counts.add(item.prepared.counts)
+            result.resources += item.size
+            if progress is not None:
+                progress(result.resources, total)
+    if progress is not None and result.resources < total:
+        progress(result.resources, result.resources)
+    result.summary = mapped.summary()
     result.seconds = time.perf_counter() - started
     return result
 
 
+@dataclass
+class _Prepared:
+    prepared: PreparedImport
+    size: int  # resources in the batch, written or unchanged
+
+
+_DONE = object()
+
+
+def _prepared_in_background(
+    repository: MongoRepository, batches: Iterator[list[dict[str, Any]]]
+) -> Iterator[_Prepared]:
+    """The batches' version documents, prepared by a producer thread at most `_QUEUE_DEPTH` batches ahead
+    of the caller, in order. The producer's exceptions are raised here; when the caller stops early (an
+    exception while writing), the producer stops too."""
+    queue: Queue[object] = Queue(maxsize=_QUEUE_DEPTH)
+    stop = threading.Event()
+
+    def produce() -> None:
+        known: dict[str, dict[str, CurrentVersion]] = {}
+        try:
+            for batch in batches:
+                resource_type = batch[0]["resourceType"]
+                if resource_type not in known:
+                    known[resource_type] = repository.current_versions(resource_type, LEGACY_ID_PREFIX)
+                item = _Prepared(repository.prepare_import(batch, known[resource_type]), len(batch))
+                if not _put(queue, item, stop):
+                    return
+            _put(queue, _DONE, stop)
+        except BaseException as exc:  # handed over to the caller's thread, which raises it
+            _put(queue, exc, stop)
+
+    producer = threading.Thread(target=produce, name="legacy-import-producer", daemon=True)
+    producer.start()
+    try:
+        while (item := queue.get()) is not _DONE:
+            if isinstance(item, BaseException):
+                raise item
+            assert isinstance(item, _Prepared)
+            yield item
+    finally:
+        stop.set()
+        producer.join()
+
+
+def _put(queue: Queue[object], item: object, stop: threading.Event) -> bool:
+    """Blocks while the queue is full; False once the consumer has stopped."""
+    while not stop.is_set():
+        try:
+            queue.put(item, timeout=0.1)
+            return True
+        except Full:
+            continue
+    return False
+
+
 def _validated(
-    resources: Sequence[dict[str, Any]], rules: WriteRules, issues: list[LegacyIssue]
-) -> list[dict[str, Any]]:
+    resources: Iterable[dict[str, Any]], rules: WriteRules, issues: list[LegacyIssue]
+) -> Iterator[dict[str, Any]]:
     # mappers.legacy validates every resource against the R4B models already; the server's rules add the
     # JSON-type and terminology-binding checks. A resource that still fails is a reported rejection.
-    valid = []
     for resource in resources:
         try:
             normalized, _ = rules.validate(resource, model_checked=True)
         except FhirError as exc:
             issues.append(LegacyIssue(_table_of(resource), resource["id"], "rejected", None, exc.diagnostics))
             continue
-        valid.append(normalized)
-    return valid
+        yield normalized
 
 
 def _table_of(resource: dict[str, Any]) -> str:
@@ -117,17 +192,15 @@ def _table_of(resource: dict[str, Any]) -> str:
     )
 
 
-def _batches_by_type(resources: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    batches: list[list[dict[str, Any]]] = []
+def _batches_by_type(resources: Iterable[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    batch: list[dict[str, Any]] = []
     for resource in resources:
-        if (
-            not batches
-            or batches[-1][0]["resourceType"] != resource["resourceType"]
-            or len(batches[-1]) >= BATCH_SIZE
-        ):
-            batches.append([])
-        batches[-1].append(resource)
-    return batches
+        if batch and (batch[0]["resourceType"] != resource["resourceType"] or len(batch) >= BATCH_SIZE):
+            yield batch
+            batch = []
+        batch.append(resource)
+    if batch:
+        yield batch
 
 
 def write_report(result: ImportResult, path: Path) -> tuple[Path, Path]:

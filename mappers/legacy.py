@@ -11,7 +11,7 @@ update-as-create and converges instead of duplicating.
 
 import sqlite3
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any, Final, Literal
@@ -55,8 +55,10 @@ __all__ = [
     "hospital_endpoint",
     "hospital_endpoint_id",
     "hospital_to_organization",
+    "iter_legacy_database",
     "map_legacy_database",
     "modality_lookup_from_terminology",
+    "new_legacy_import",
     "patient_to_patient",
     "read_legacy_rows",
     "report_rows",
@@ -478,19 +480,51 @@ def map_legacy_database(
     id or canonical national id repeats an earlier row's is rejected, naming that row; studies are linked
     only to patients and hospitals that were actually imported.
     """
-    result = LegacyImport(resources=[], issues=[], outcomes={table: [] for table in TABLES})
+    result = new_legacy_import()
+    result.resources = list(
+        iter_legacy_database(
+            rows,
+            result,
+            modality_to_dcm=modality_to_dcm,
+            national_id_system=national_id_system,
+            default_tz=default_tz,
+        )
+    )
+    return result
+
+
+def new_legacy_import() -> LegacyImport:
+    return LegacyImport(resources=[], issues=[], outcomes={table: [] for table in TABLES})
+
+
+def iter_legacy_database(
+    rows: Mapping[str, Iterable[Mapping[str, Any]]],
+    result: LegacyImport,
+    *,
+    modality_to_dcm: ModalityLookup,
+    national_id_system: str = NATIONAL_ID_SYSTEM,
+    default_tz: tzinfo | None = EAST_AFRICA_TIME,
+) -> Iterator[dict[str, Any]]:
+    """``map_legacy_database`` one resource at a time, in the same order (Organizations, Endpoints,
+    Patients, ImagingStudies), so that a bulk import can write early resources while later rows are still
+    being mapped. ``result`` (see ``new_legacy_import``) collects issues and outcomes as the rows are mapped;
+    its ``resources`` are left alone.
+    """
     organizations, endpoints = _import_hospitals(rows.get("hospitals", ()), result)
-    patients = _import_patients(rows.get("patients", ()), national_id_system, result)
-    studies = _import_studies(
+    yield from organizations
+    yield from endpoints
+    patients: dict[str, str] = {}
+    for patient in _import_patients(rows.get("patients", ()), national_id_system, result):
+        patients[_legacy_id_of(patient)] = patient["id"]
+        yield patient
+    yield from _import_studies(
         rows.get("studies", ()),
-        patients={_legacy_id_of(p): p["id"] for p in patients},
+        patients=patients,
         hospitals={_legacy_id_of(o): o["id"] for o in organizations},
         modality_to_dcm=modality_to_dcm,
         default_tz=default_tz,
         result=result,
     )
-    result.resources = [*organizations, *endpoints, *patients, *studies]
-    return result
 
 
 def _import_hospitals(
@@ -509,15 +543,13 @@ def _import_hospitals(
 
 def _import_patients(
     rows: Iterable[Mapping[str, Any]], national_id_system: str, result: LegacyImport
-) -> list[dict[str, Any]]:
+) -> Iterator[dict[str, Any]]:
     first_rows = _FirstRows("patients", ("id", "national_id"))
-    patients: list[dict[str, Any]] = []
     for row in rows:
         mapping = first_rows.admit(patient_to_patient(row, national_id_system=national_id_system))
         _record(mapping, "patients", result)
         if mapping.resource:
-            patients.append(mapping.resource)
-    return patients
+            yield mapping.resource
 
 
 def _import_studies(
@@ -528,9 +560,8 @@ def _import_studies(
     modality_to_dcm: ModalityLookup,
     default_tz: tzinfo | None,
     result: LegacyImport,
-) -> list[dict[str, Any]]:
+) -> Iterator[dict[str, Any]]:
     first_rows = _FirstRows("studies", ("id",))
-    studies: list[dict[str, Any]] = []
     for row in rows:
         mapping = study_to_imaging_study(
             row,
@@ -542,8 +573,7 @@ def _import_studies(
         mapping = first_rows.admit(mapping)
         _record(mapping, "studies", result)
         if mapping.resource:
-            studies.append(mapping.resource)
-    return studies
+            yield mapping.resource
 
 
 @dataclass(slots=True)

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 
 from fhir_server.errors import FhirError, Problem
 from fhir_server.search import keys as k
-from fhir_server.search.conditions import AnyKey, Clause, Condition, ExactString, prefix_range
+from fhir_server.search.conditions import AnyKey, Clause, Condition, ExactString, KeyRange, prefix_range
 from fhir_server.search.criteria import ValueCriterion
 from fhir_server.search.date_conditions import PREFIXES, date_conditions
 from fhir_server.search.dates import parse_interval
@@ -84,10 +84,34 @@ def compile_value(criterion: ValueCriterion, own_bases: Sequence[str]) -> Clause
     return _uri(criterion)
 
 
+# Keys of a parameter `indexed_as` another are not indexed (fhir_server.search.extract): conditions on them
+# test the parameter's own keys and drive through the other parameter's, a superset.
+
+
+def _any(param: SearchParam, keys: tuple[str, ...]) -> AnyKey:
+    if param.indexed_as is None:
+        return AnyKey(keys)
+    return AnyKey(keys, tuple(dict.fromkeys(k.renamed(key, param.indexed_as) for key in keys)))
+
+
+def _range(param: SearchParam, prefix: str, check: Callable[[str], bool] | None = None) -> KeyRange:
+    via = None if param.indexed_as is None else k.renamed(prefix, param.indexed_as)
+    return prefix_range(prefix, check, via)
+
+
+def _driving_name(param: SearchParam) -> str:
+    return param.indexed_as or param.name
+
+
 def _missing(criterion: ValueCriterion) -> Clause:
     if len(criterion.values) != 1 or criterion.values[0] not in ("true", "false"):
         raise invalid(criterion, ":missing takes true or false")
-    presence = prefix_range(k.presence_prefix(criterion.param.name, criterion.param.type == "date"))
+    param = criterion.param
+    prefix = k.presence_prefix(param.name, param.type == "date")
+    if param.type == "token":
+        # Every token value with a code has both keys, and only the `:code=` one is indexed.
+        prefix = k.code_key(param.name, "")
+    presence = _range(param, prefix)
     return Clause(criterion.expression, [presence], SCAN_COST, negated=criterion.values[0] == "true")
 
 
@@ -102,18 +126,24 @@ def _string(criterion: ValueCriterion) -> Clause:
             codes = phonetic_codes(text)
             if not codes:
                 raise invalid(criterion, f"{text[:40]!r} has no letters to match phonetically")
-            alternatives.append(AnyKey(tuple(k.value_key(name, c) for c in codes)))
+            alternatives.append(_any(criterion.param, tuple(k.value_key(name, c) for c in codes)))
             cost += 100.0
         elif criterion.modifier == "exact":
-            alternatives.append(ExactString(k.value_key(name, folded), k.value_key(name, text)))
+            folded_key = k.value_key(name, folded)
+            via = (
+                None
+                if criterion.param.indexed_as is None
+                else k.renamed(folded_key, criterion.param.indexed_as)
+            )
+            alternatives.append(ExactString(folded_key, k.value_key(name, text), via))
             cost += EXACT_COST * 10
         elif criterion.modifier == "contains":
             # The one modifier no index range can bound: it scans the parameter's keys (index-served, no
             # regex) and tests each; cheap when another criterion drives the query.
-            alternatives.append(prefix_range(f"{name}=", _contains(folded, len(name) + 1)))
+            alternatives.append(_range(criterion.param, f"{name}=", _contains(folded, len(name) + 1)))
             cost += SCAN_COST
         else:
-            alternatives.append(prefix_range(k.value_key(name, folded)))
+            alternatives.append(_range(criterion.param, k.value_key(name, folded)))
             cost += 5_000.0 / (1 + len(folded)) ** 2
     return Clause(criterion.expression, alternatives, cost)
 
@@ -138,14 +168,17 @@ def _token(criterion: ValueCriterion) -> Clause:
     cost = 0.0
     for raw in criterion.values:
         if criterion.modifier == "text":
-            alternatives.append(prefix_range(k.text_key(name, fold(unescape(raw)))))
+            alternatives.append(_range(param, k.text_key(name, fold(unescape(raw)))))
             cost += 500.0
             continue
+        # Only `{name}:code=` keys are indexed (fhir_server.search.keys): a system or identifier type is
+        # tested on the candidates that the code finds.
         if criterion.modifier == "of-type":
             parts = [unescape(p) for p in split_unescaped(raw, "|")]
             if len(parts) != 3 or not parts[1] or not parts[2]:
                 raise invalid(criterion, ":of-type takes type-system|type-code|value")
-            alternatives.append(AnyKey((k.type_key(name, *parts),)))
+            via = (k.code_key(_driving_name(param), parts[2]),)
+            alternatives.append(AnyKey((k.type_key(name, *parts),), via))
             cost += EXACT_COST
             continue
         system, code = _token_parts(raw)
@@ -156,13 +189,18 @@ def _token(criterion: ValueCriterion) -> Clause:
                 raise invalid(
                     criterion, "a token needs a code, a system, or both ('|' alone matches nothing)"
                 )
-            alternatives.append(prefix_range(k.token_key(name, system, "")))
-            cost += LOW_CARDINALITY_COST
+            # Every code of the parameter drives: index-served, but a scan of the parameter's keys.
+            by_system = prefix_range(
+                k.token_key(name, system, ""), via_prefix=k.code_key(_driving_name(param), "")
+            )
+            alternatives.append(by_system)
+            cost += SCAN_COST
         elif system is None:
-            alternatives.append(AnyKey((k.code_key(name, code),)))
+            alternatives.append(_any(param, (k.code_key(name, code),)))
             cost += unit
         else:
-            alternatives.append(AnyKey((k.token_key(name, system, code),)))
+            via = (k.code_key(_driving_name(param), code),)
+            alternatives.append(AnyKey((k.token_key(name, system, code),), via))
             cost += unit
     return Clause(criterion.expression, alternatives, cost, negated=criterion.modifier == "not")
 
@@ -182,7 +220,9 @@ def _date(criterion: ValueCriterion) -> Clause:
             raise invalid(
                 criterion, f"{value[:40]!r} is not a FHIR date, such as 2024, 2024-05 or 2024-05-01T10:00Z"
             )
-        alternatives.extend(date_conditions(criterion.param.name, prefix, interval))
+        alternatives.extend(
+            date_conditions(criterion.param.name, prefix, interval, points=criterion.param.points)
+        )
         cost += 300.0 if prefix == "eq" else 5_000.0
     return Clause(criterion.expression, alternatives, cost)
 
@@ -195,18 +235,18 @@ def _reference(criterion: ValueCriterion, own_bases: Sequence[str]) -> Clause:
         for raw in criterion.values:
             system, value = _token_parts(raw)
             if system is None:
-                alternatives.append(AnyKey((k.identifier_code_key(name, value),)))
+                alternatives.append(_any(param, (k.identifier_code_key(name, value),)))
             elif not value:
-                alternatives.append(prefix_range(k.identifier_key(name, system, "")))
+                alternatives.append(_range(param, k.identifier_key(name, system, "")))
             else:
-                alternatives.append(AnyKey((k.identifier_key(name, system, value),)))
+                alternatives.append(_any(param, (k.identifier_key(name, system, value),)))
         return Clause(criterion.expression, alternatives, EXACT_COST * len(alternatives))
     targets = (modifier,) if modifier else param.targets
     for raw in criterion.values:
         value = unescape(raw).strip()
         if "/" not in value:
             # A bare id: the reference may point to any of the parameter's target types.
-            alternatives.append(AnyKey(tuple(k.value_key(name, f"{t}/{value}") for t in targets)))
+            alternatives.append(_any(param, tuple(k.value_key(name, f"{t}/{value}") for t in targets)))
             continue
         normalized = normalize_reference(value, own_bases)
         if normalized is None:
@@ -217,7 +257,7 @@ def _reference(criterion: ValueCriterion, own_bases: Sequence[str]) -> Clause:
             raise invalid(criterion, f"the reference {value[:60]!r} is not of type {modifier}")
         # Without FHIR_PUBLIC_BASE_URL an absolute reference to this server was indexed verbatim.
         forms = dict.fromkeys([normalized, value])
-        alternatives.append(AnyKey(tuple(k.value_key(name, form) for form in forms)))
+        alternatives.append(_any(param, tuple(k.value_key(name, form) for form in forms)))
     return Clause(criterion.expression, alternatives, EXACT_COST * len(alternatives))
 
 
@@ -227,11 +267,13 @@ def _uri(criterion: ValueCriterion) -> Clause:
     for raw in criterion.values:
         value = unescape(raw).strip()
         if criterion.modifier == "below":
-            alternatives.append(prefix_range(k.value_key(name, value)))
+            alternatives.append(_range(criterion.param, k.value_key(name, value)))
         elif criterion.modifier == "above":
-            alternatives.append(AnyKey(tuple(k.value_key(name, v) for v in _uri_ancestors(value))))
+            alternatives.append(
+                _any(criterion.param, tuple(k.value_key(name, v) for v in _uri_ancestors(value)))
+            )
         else:
-            alternatives.append(AnyKey((k.value_key(name, value),)))
+            alternatives.append(_any(criterion.param, (k.value_key(name, value),)))
     unit = LOW_CARDINALITY_COST if criterion.param.low_cardinality else 10.0
     return Clause(criterion.expression, alternatives, unit * len(alternatives))
 

@@ -1,7 +1,9 @@
 """Compiled search criteria: conditions on a resource's index keys, runnable two ways.
 
 `mongo()` is the predicate on `sp.k` that drives an indexed query (an equality, `$in` or range, never a
-regex); `test()` re-checks a fetched candidate in the application. A query runs the cheapest clause
+regex); `test()` re-checks a fetched candidate in the application, against all its keys, indexed (`sp.k`) or
+not (`sp.t`). A condition on keys that are not indexed drives `via` indexed keys that every resource with
+those keys also has (a superset), and its test then decides. A query runs the cheapest clause
 against the database and tests every clause on the candidates, because SecantusDB plans only one indexed
 predicate per query (a top-level `$and`/`$or` is a collection scan there).
 """
@@ -31,7 +33,10 @@ class Candidate:
     def from_doc(cls, doc: dict[str, Any]) -> Candidate:
         sp = doc.get("sp") or {}
         whole = doc if "res" in doc else None
-        return cls(doc["_id"], doc["id"], list(sp.get("k") or []), list(sp.get("x") or []), whole)
+        keys = list(sp.get("k") or [])
+        if sp.get("t"):
+            keys = sorted([*keys, *sp["t"]])
+        return cls(doc["_id"], doc["id"], keys, list(sp.get("x") or []), whole)
 
     def has(self, key: str) -> bool:
         if self._key_set is None:
@@ -56,12 +61,18 @@ class Condition(Protocol):
 
 @dataclass(frozen=True)
 class AnyKey:
-    """At least one of `keys` is present."""
+    """At least one of `keys` is present; `via`: the indexed keys that drive it when `keys` are not."""
 
     keys: tuple[str, ...]
+    via: tuple[str, ...] | None = None
+
+    @property
+    def index_keys(self) -> tuple[str, ...]:
+        return self.keys if self.via is None else self.via
 
     def mongo(self) -> Any:
-        return self.keys[0] if len(self.keys) == 1 else {"$in": list(self.keys)}
+        keys = self.index_keys
+        return keys[0] if len(keys) == 1 else {"$in": list(keys)}
 
     def test(self, candidate: Candidate) -> bool:
         return any(candidate.has(key) for key in self.keys)
@@ -74,9 +85,13 @@ class KeyRange:
     low: str
     high: str
     check: Callable[[str], bool] | None = None
+    via: tuple[str, str] | None = (
+        None  # the indexed [low, high) that drives it when these keys are not indexed
+    )
 
     def mongo(self) -> Any:
-        return {"$gte": self.low, "$lt": self.high}
+        low, high = (self.low, self.high) if self.via is None else self.via
+        return {"$gte": low, "$lt": high}
 
     def test(self, candidate: Candidate) -> bool:
         matched = candidate.between(self.low, self.high)
@@ -89,17 +104,21 @@ class ExactString:
 
     folded_key: str
     original: str
+    via: str | None = None  # the indexed key that drives it when `folded_key` is not indexed
 
     def mongo(self) -> Any:
-        return self.folded_key
+        return self.folded_key if self.via is None else self.via
 
     def test(self, candidate: Candidate) -> bool:
         index = bisect.bisect_left(candidate.exact, self.original)
         return index < len(candidate.exact) and candidate.exact[index] == self.original
 
 
-def prefix_range(prefix: str, check: Callable[[str], bool] | None = None) -> KeyRange:
-    return KeyRange(prefix, prefix + HIGHEST, check)
+def prefix_range(
+    prefix: str, check: Callable[[str], bool] | None = None, via_prefix: str | None = None
+) -> KeyRange:
+    via = None if via_prefix is None or via_prefix == prefix else (via_prefix, via_prefix + HIGHEST)
+    return KeyRange(prefix, prefix + HIGHEST, check, via)
 
 
 @dataclass

@@ -93,4 +93,8 @@ def period_interval(start: str | None, end: str | None) -> Interval | None:
 def format_instant(moment: datetime) -> str:
     """Fixed-width UTC text, so that text order is time order (years 0001-9999)."""
     moment = moment.astimezone(UTC)
-    return f"{moment.year:04d}-{moment.strftime('%m-%dT%H:%M:%S')}.{moment.microsecond // 1000:03d}Z"
+    # Formatted field by field: strftime is several times slower, and this runs for every indexed date.
+    return (
+        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:{moment.minute:02d}:"
+        f"{moment.second:02d}.{moment.microsecond // 1000:03d}Z"
+    )

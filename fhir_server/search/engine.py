@@ -9,7 +9,7 @@ refused with a 400 rather than truncated.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
@@ -21,6 +21,7 @@ from fhir_server.search.conditions import AnyKey, Candidate, Clause, Condition, 
 from fhir_server.search.criteria import ChainCriterion, Criterion, HasCriterion, ValueCriterion
 from fhir_server.search.index import LIVE
 from fhir_server.search.references import split_relative
+from fhir_server.search.registry import SearchParam, parameters_of
 from fhir_server.settings import Settings
 from fhir_server.storage.mongo import MongoRepository
 from fhir_server.storage.repository import ResourceVersion
@@ -71,7 +72,7 @@ class SearchEngine:
             references += [f"{inner.resource_type}/{c.id}" for c in found]
             self._check_chain_size(chain.expression, len(references))
         keys = tuple(k.value_key(chain.param.name, ref) for ref in references)
-        return _id_set_clause(chain.expression, keys)
+        return _id_set_clause(chain.expression, keys, chain.param.indexed_as)
 
     def _reverse_chain(self, has: HasCriterion) -> Clause:
         sources = self.candidates(has.source_type, self.clauses([has.inner]))
@@ -111,11 +112,25 @@ class SearchEngine:
         return self.by_keys(resource_type, keys, limit)
 
     def by_keys(self, resource_type: str, keys: Sequence[str], limit: int = 0) -> list[Candidate]:
-        """Live resources having any of the index keys, read whole (for includes and $everything)."""
-        cursor = self._repository.collection(resource_type).find(keys_filter(keys))
-        if limit:
-            cursor = cursor.limit(limit)
-        return [Candidate.from_doc(doc) for doc in cursor]
+        """Live resources having any of the keys (reference, string, uri or `_id:code=` keys), read whole
+        (for includes and $everything)."""
+        params = parameters_of(resource_type)
+        driving = tuple(dict.fromkeys(_driving_key(params, key) for key in keys))
+        cursor = self._repository.collection(resource_type).find(keys_filter(driving))
+        if driving == tuple(keys):
+            if limit:
+                cursor = cursor.limit(limit)
+            return [Candidate.from_doc(doc) for doc in cursor]
+        # Driven by another parameter's keys (a superset): keep the resources that have one of `keys`.
+        wanted = AnyKey(tuple(keys))
+        found = []
+        for doc in cursor:
+            candidate = Candidate.from_doc(doc)
+            if wanted.test(candidate):
+                found.append(candidate)
+                if len(found) == limit:
+                    break
+        return found
 
     def load(self, resource_type: str, candidates: Sequence[Candidate]) -> list[ResourceVersion]:
         """The stored versions of the candidates, in the candidates' order."""
@@ -157,10 +172,16 @@ def _values(criteria: Iterable[Criterion]) -> Iterable[ValueCriterion]:
             yield from _values([criterion.inner])
 
 
-def _id_set_clause(expression: str, keys: tuple[str, ...]) -> Clause:
+def _id_set_clause(expression: str, keys: tuple[str, ...], indexed_as: str | None = None) -> Clause:
     if not keys:
         return Clause(expression, [], 0.0, empty=True)
-    return Clause(expression, [AnyKey(keys)], EXACT_COST * len(keys))
+    via = None if indexed_as is None else tuple(k.renamed(key, indexed_as) for key in keys)
+    return Clause(expression, [AnyKey(keys, via)], EXACT_COST * len(keys))
+
+
+def _driving_key(params: Mapping[str, SearchParam], key: str) -> str:
+    param = params.get(k.param_name(key))
+    return key if param is None or param.indexed_as is None else k.renamed(key, param.indexed_as)
 
 
 def _merged(conditions: Sequence[Condition]) -> list[Any]:
@@ -169,7 +190,7 @@ def _merged(conditions: Sequence[Condition]) -> list[Any]:
     predicates: list[Any] = []
     for condition in conditions:
         if isinstance(condition, AnyKey):
-            keys.extend(condition.keys)
+            keys.extend(condition.index_keys)
         else:
             predicates.append(condition.mongo())
     if keys:

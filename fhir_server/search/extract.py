@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from fhir_server.search import keys as k
 from fhir_server.search.dates import Interval, parse_interval, period_interval
 from fhir_server.search.normalize import fold, phonetic_codes
-from fhir_server.search.paths import evaluate
+from fhir_server.search.paths import evaluate, top_level_elements
 from fhir_server.search.references import normalize_reference
 from fhir_server.search.registry import SearchParam, parameters_of
 
@@ -18,11 +19,33 @@ _HUMAN_NAME_PARTS = ("text", "family", "given", "prefix", "suffix")
 _ADDRESS_PARTS = ("text", "line", "city", "district", "state", "postalCode", "country")
 
 
+@dataclass(frozen=True)
+class ResourceKeys:
+    """A resource's keys split by where they are stored (see `fhir_server.search.keys`)."""
+
+    indexed: list[str]  # sp.k, sorted
+    unindexed: list[str]  # sp.t, sorted: matched in the application, driven by an indexed key
+    exact: list[str]  # sp.x, sorted: original strings for :exact
+
+
 def resource_keys(resource: JsonObject, own_bases: Sequence[str] = ()) -> tuple[list[str], list[str]]:
-    """(sorted index keys, original strings for :exact) of every registered parameter of the resource."""
-    keys: set[str] = set()
+    """(sorted index keys, original strings for :exact) of every registered parameter of the resource;
+    the keys are all of them, indexed or not, as a search tests a candidate against them."""
+    split = split_resource_keys(resource, own_bases)
+    return sorted([*split.indexed, *split.unindexed]), split.exact
+
+
+def split_resource_keys(resource: JsonObject, own_bases: Sequence[str] = ()) -> ResourceKeys:
+    indexed: set[str] = set()
+    unindexed: set[str] = set()
     exact: set[str] = set()
     for param in parameters_of(str(resource.get("resourceType"))).values():
+        # Most parameters of a type have no value in a given resource: skip them cheaply (every write and
+        # every imported resource pays for this loop). Not derived ones: `deceased` is false when absent.
+        elements = top_level_elements(param.expression)
+        if param.derive is None and elements is not None and elements.isdisjoint(resource):
+            continue
+        keys: set[str] = set()
         values = evaluate(param.expression, resource)
         if param.type == "string":
             _string_keys(param, values, keys, exact)
@@ -37,7 +60,21 @@ def resource_keys(resource: JsonObject, own_bases: Sequence[str] = ()) -> tuple[
             keys.update(
                 k.value_key(param.name, v.strip()) for v in values if isinstance(v, str) and v.strip()
             )
-    return sorted(keys), sorted(exact)
+        for key in keys:
+            (indexed if _is_indexed(param, key) else unindexed).add(key)
+    return ResourceKeys(sorted(indexed), sorted(unindexed), sorted(exact))
+
+
+def _is_indexed(param: SearchParam, key: str) -> bool:
+    # The counterpart of the drivers in fhir_server.search.compile: a key left out here must be driven
+    # there by a key that every resource having it also has.
+    if param.indexed_as is not None:
+        return False
+    if param.type == "token":
+        return not key.startswith((k.value_key(param.name, ""), f"{param.name}:type="))
+    if param.points:
+        return not key.startswith(k.high_prefix(param.name))
+    return True
 
 
 def _texts(values: Iterable[Any], datatype: str) -> Iterator[str]:

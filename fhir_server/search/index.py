@@ -1,7 +1,8 @@
 """Search values precomputed on every write and stored in `sp` of the current version document.
 
 `sp.k` holds the index keys of every registered parameter (grammar in `fhir_server.search.keys`) and is the
-only indexed search field; `sp.x` holds original strings for `:exact`. The index is partial on
+only indexed search field; `sp.t` holds the keys a search tests but drives through another key, `sp.x`
+original strings for `:exact`. The index is partial on
 `{cur: true, del: false}`, so it holds live resources only and a query that states those two conditions
 is planned on it.
 """
@@ -13,7 +14,7 @@ from typing import Any
 
 from pymongo import IndexModel
 
-from fhir_server.search.extract import resource_keys
+from fhir_server.search.extract import split_resource_keys
 from fhir_server.search.keys import INDEX_NAME, KEYS_FIELD
 
 JsonObject = dict[str, Any]
@@ -29,8 +30,8 @@ class SearchIndexer:
         self._own_bases = tuple(b.rstrip("/") for b in own_bases if b)
 
     def index_values(self, resource: JsonObject) -> dict[str, list[Any]]:
-        keys, exact = resource_keys(resource, self._own_bases)
-        return {"k": keys, "x": exact}
+        split = split_resource_keys(resource, self._own_bases)
+        return {"k": split.indexed, "t": split.unindexed, "x": split.exact}
 
     def index_models(self, resource_type: str) -> list[IndexModel]:
         return index_models(resource_type)

@@ -16,6 +16,17 @@ query and costs roughly one index entry per key, measured: one index of 80 keys 
 
 Dates are fixed-width UTC text (see `dates.format_instant`), so text order is time order. `sp.x` keeps the
 original (unfolded) strings as `{name}={text}` for `:exact`; it is not indexed.
+
+Not every key is indexed: the database pays one B-tree insert per indexed key on every write, which made
+the index the ceiling of bulk imports. A key whose matches are a subset of another indexed key's is stored
+in `sp.t` instead, where it still decides whether a candidate matches, and searches for it are driven by
+that other key (`fhir_server.search.conditions`):
+
+    {name}={system}|{code}              driven by {name}:code={code}
+    {name}:type=…|{value}               driven by {name}:code={value}
+    keys of a parameter `indexed_as` another (ImagingStudy patient -> subject, Patient family/given -> name,
+    phone/email -> telecom, address-city… -> address): driven by the same key under the other's name
+    {name}:hi=… of a `points` parameter (_lastUpdated): driven by the same range on {name}:lo=
 """
 
 from __future__ import annotations
@@ -25,6 +36,7 @@ from typing import Final
 from fhir_server.search.dates import MAX_INSTANT, MIN_INSTANT, Interval, format_instant
 
 KEYS_FIELD: Final = "sp.k"
+TEST_KEYS_FIELD: Final = "sp.t"
 EXACT_FIELD: Final = "sp.x"
 INDEX_NAME: Final = "search_keys"
 # Sorts after every other character, so `prefix + HIGHEST` bounds all keys starting with `prefix`.
@@ -32,6 +44,21 @@ HIGHEST: Final = "\U0010ffff"
 INSTANT_WIDTH: Final = len(format_instant(MIN_INSTANT))
 LOWEST_TEXT: Final = format_instant(MIN_INSTANT)
 HIGHEST_TEXT: Final = format_instant(MAX_INSTANT)
+
+
+def param_name(key: str) -> str:
+    """The parameter a key belongs to (names hold neither ':' nor '=')."""
+    end = len(key)
+    for separator in (":", "="):
+        found = key.find(separator)
+        if 0 <= found < end:
+            end = found
+    return key[:end]
+
+
+def renamed(key: str, name: str) -> str:
+    """The same key under another parameter's name."""
+    return name + key[len(param_name(key)) :]
 
 
 def value_key(name: str, value: str) -> str:

@@ -88,6 +88,19 @@ def compile_expression(expression: str) -> tuple[tuple[Step, ...], ...]:
     return tuple(tuple(_compile_path(path.strip())) for path in expression.split("|"))
 
 
+@cache
+def top_level_elements(expression: str) -> frozenset[str] | None:
+    """The elements of the resource every path of the expression starts with, so that an expression whose
+    elements are all absent can be skipped without evaluating it; None when a path starts otherwise."""
+    names = set()
+    for path in expression.split("|"):
+        steps = _split_steps(path.strip())
+        if len(steps) < 2 or not _NAME.match(steps[1]):
+            return None
+        names.add(steps[1])
+    return frozenset(names)
+
+
 def evaluate(expression: str, resource: dict[str, Any]) -> list[Any]:
     values: list[Any] = []
     for steps in compile_expression(expression):

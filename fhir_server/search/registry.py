@@ -49,6 +49,15 @@ class SearchParam:
     derive: Derivation | None = None
     # A handful of values shared by most resources: never the first choice to drive a query.
     low_cardinality: bool = False
+    # Another parameter of the type whose values include all of this one's (the same expression, narrowed by
+    # a `where`, or a part of the same element): this parameter's keys are kept for testing candidates but
+    # not indexed, and searches on it are driven by the same keys under that parameter's name. Every index
+    # key costs the database a B-tree insert on every write (see `fhir_server.search.keys`).
+    indexed_as: str | None = None
+    # Every stored value is an instant the server itself stamps at millisecond precision, so its interval
+    # starts and ends at the same moment and the end-ordered `:hi` key repeats the `:lo` key: only `:lo` is
+    # indexed, and end-ordered ranges are driven by the same range on `:lo`.
+    points: bool = False
 
 
 def _p(
@@ -65,6 +74,7 @@ def _p(
 
 COMMON: tuple[SearchParam, ...] = (
     _p("_id", "token", "Resource.id", "Logical id of this artifact", "Resource-id", "id"),
+    # meta.lastUpdated is always written by MongoRepository (format_instant, milliseconds).
     _p(
         "_lastUpdated",
         "date",
@@ -72,6 +82,7 @@ COMMON: tuple[SearchParam, ...] = (
         "When the resource version last changed",
         "Resource-lastUpdated",
         "date",
+        points=True,
     ),
     # Tags, profiles, labels and sources are shared by many resources: never the first choice to drive.
     _p(
@@ -131,6 +142,7 @@ def _address_params(rt: str, prefix: str) -> tuple[SearchParam, ...]:
             f"A city specified in an address of {what}",
             f"{prefix}-address-city",
             "string",
+            indexed_as="address",
         ),
         _p(
             "address-country",
@@ -139,6 +151,7 @@ def _address_params(rt: str, prefix: str) -> tuple[SearchParam, ...]:
             f"A country specified in an address of {what}",
             f"{prefix}-address-country",
             "string",
+            indexed_as="address",
         ),
         _p(
             "address-postalcode",
@@ -147,6 +160,7 @@ def _address_params(rt: str, prefix: str) -> tuple[SearchParam, ...]:
             f"A postal code specified in an address of {what}",
             f"{prefix}-address-postalcode",
             "string",
+            indexed_as="address",
         ),
         _p(
             "address-state",
@@ -155,6 +169,7 @@ def _address_params(rt: str, prefix: str) -> tuple[SearchParam, ...]:
             f"A state specified in an address of {what}",
             f"{prefix}-address-state",
             "string",
+            indexed_as="address",
         ),
         _p(
             "address-use",
@@ -214,6 +229,7 @@ PATIENT: tuple[SearchParam, ...] = (
         "A value in an email contact",
         "individual-email",
         "ContactPoint",
+        indexed_as="telecom",
     ),
     _p(
         "family",
@@ -222,6 +238,7 @@ PATIENT: tuple[SearchParam, ...] = (
         "A portion of the family name of the patient",
         "individual-family",
         "string",
+        indexed_as="name",
     ),
     _p(
         "gender",
@@ -249,6 +266,7 @@ PATIENT: tuple[SearchParam, ...] = (
         "A portion of the given name of the patient",
         "individual-given",
         "string",
+        indexed_as="name",
     ),
     _p(
         "identifier",
@@ -300,6 +318,7 @@ PATIENT: tuple[SearchParam, ...] = (
         "A value in a phone contact",
         "individual-phone",
         "ContactPoint",
+        indexed_as="telecom",
     ),
     _p(
         "phonetic",
@@ -474,6 +493,7 @@ IMAGING_STUDY: tuple[SearchParam, ...] = (
         "clinical-patient",
         "Reference",
         targets=("Patient",),
+        indexed_as="subject",
     ),
     _p(
         "performer",
@@ -611,6 +631,20 @@ SEARCH_PARAMETERS: Mapping[str, Mapping[str, SearchParam]] = {
         ("Endpoint", ENDPOINT),
     )
 }
+
+
+def _check_indexed_as() -> None:
+    # A parameter can only borrow the keys of a parameter whose keys have the same form.
+    for resource_type, params in SEARCH_PARAMETERS.items():
+        for param in params.values():
+            if param.indexed_as is None:
+                continue
+            target = params.get(param.indexed_as)
+            if target is None or target.type != param.type or target.indexed_as or target.derive:
+                raise ValueError(f"{resource_type}.{param.name}: indexed_as {param.indexed_as!r} is unusable")
+
+
+_check_indexed_as()
 
 
 def parameters_of(resource_type: str) -> Mapping[str, SearchParam]:

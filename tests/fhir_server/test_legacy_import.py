@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import re
 import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from server_process import REPO_ROOT, RunningServer, start_server
+
+from fhir_server import legacy_import
+from fhir_server.bindings import binding_checker
+from fhir_server.interactions.common import WriteRules
+from fhir_server.storage.mongo import CurrentVersion, ImportCounts, PreparedImport
+from mappers.legacy import iter_legacy_database, map_legacy_database, new_legacy_import
+from mappers.legacy_modality import modality_lookup_from_terminology
+from terminology.local import LocalTerminology
 
 LEGACY_DB = REPO_ROOT.parent / "shared" / "data" / "legacy-federation.db"
 
@@ -162,3 +174,168 @@ def test_not_a_legacy_database_is_a_clear_error(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "not a database of the old app" in result.stderr
+
+
+# --- the write pipeline ----------------------------------------------------------------------------------
+
+
+def _rules() -> WriteRules:
+    return WriteRules(checkers=(binding_checker(LocalTerminology()),))
+
+
+def test_streamed_mapping_is_the_whole_mapping() -> None:
+    rows = legacy_import.read_rows(LEGACY_DB)
+    lookup = modality_lookup_from_terminology(LocalTerminology())
+    whole = map_legacy_database(rows, modality_to_dcm=lookup)
+    streamed = new_legacy_import()
+    resources = list(iter_legacy_database(rows, streamed, modality_to_dcm=lookup))
+    assert resources == whole.resources
+    assert streamed.issues == whole.issues and streamed.summary() == whole.summary()
+
+
+class _RecordingRepository:
+    """Stands in for MongoRepository: prepares like it, records writes, can fail the n-th write."""
+
+    def __init__(self, fail_at: int | None = None) -> None:
+        self.written: list[PreparedImport] = []
+        self.fail_at = fail_at
+
+    def current_versions(self, resource_type: str, id_prefix: str) -> dict[str, CurrentVersion]:
+        return {}
+
+    def prepare_import(
+        self, resources: list[dict[str, Any]], known: dict[str, CurrentVersion]
+    ) -> PreparedImport:
+        return PreparedImport(
+            resources[0]["resourceType"], list(resources), [], ImportCounts(created=len(resources))
+        )
+
+    def write_import(self, prepared: PreparedImport) -> None:
+        if self.fail_at is not None and len(self.written) == self.fail_at:
+            raise RuntimeError("database gone")
+        self.written.append(prepared)
+
+
+def test_pipeline_writes_every_batch_in_order_and_reports_progress(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(legacy_import, "BATCH_SIZE", 7)
+    repository = _RecordingRepository()
+    calls: list[tuple[int, int]] = []
+    result = legacy_import.import_legacy(
+        LEGACY_DB,
+        repository,  # type: ignore[arg-type]
+        LocalTerminology(),
+        _rules(),
+        national_id_system="urn:national",
+        progress=lambda done, total: calls.append((done, total)),
+    )
+    dry = legacy_import.import_legacy(
+        LEGACY_DB, None, LocalTerminology(), _rules(), national_id_system="urn:national"
+    )
+    written = [r for batch in repository.written for r in batch.docs]
+    assert [(r["resourceType"], r["id"]) for r in written] == [
+        (r["resourceType"], r["id"])
+        for r in map_legacy_database(
+            legacy_import.read_rows(LEGACY_DB),
+            modality_to_dcm=modality_lookup_from_terminology(LocalTerminology()),
+            national_id_system="urn:national",
+        ).resources
+    ]
+    assert all(len({r["resourceType"] for r in b.docs}) == 1 and len(b.docs) <= 7 for b in repository.written)
+    assert result.resources == len(written) == dry.resources and result.counts.created == len(written)
+    assert result.summary == dry.summary and result.issues == dry.issues
+    assert calls[-1][0] == calls[-1][1] == len(written)
+    assert [done for done, _ in calls] == sorted(done for done, _ in calls)
+
+
+def test_a_failed_write_stops_the_import_and_its_producer(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(legacy_import, "BATCH_SIZE", 5)
+    repository = _RecordingRepository(fail_at=3)
+    before = threading.active_count()
+    with pytest.raises(RuntimeError, match="database gone"):
+        legacy_import.import_legacy(
+            LEGACY_DB,
+            repository,
+            LocalTerminology(),
+            _rules(),
+            national_id_system="urn:national",  # type: ignore[arg-type]
+        )
+    assert len(repository.written) == 3
+    assert threading.active_count() == before  # the producer thread has ended
+
+
+def test_a_failure_while_preparing_is_raised_to_the_caller(monkeypatch: pytest.MonkeyPatch) -> None:
+    repository = _RecordingRepository()
+
+    def broken(resources: list[dict[str, Any]], known: dict[str, CurrentVersion]) -> PreparedImport:
+        raise ValueError("cannot index")
+
+    monkeypatch.setattr(repository, "prepare_import", broken)
+    with pytest.raises(ValueError, match="cannot index"):
+        legacy_import.import_legacy(
+            LEGACY_DB,
+            repository,
+            LocalTerminology(),
+            _rules(),
+            national_id_system="urn:national",  # type: ignore[arg-type]
+        )
+    assert repository.written == []
+
+
+# --- kill -9 in the middle of an import ------------------------------------------------------------------
+
+
+def _generated_database(path: Path, studies: int, patients: int) -> None:
+    spec = importlib.util.spec_from_file_location("import_bench", REPO_ROOT / "bench" / "import_bench.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    bench.generate(path, studies, patients)
+
+
+def test_an_import_killed_midway_resumes_and_leaves_correct_search_results(tmp_path: Path) -> None:
+    source, data = tmp_path / "federation.db", tmp_path / "data"
+    _generated_database(source, studies=4000, patients=1000)
+    total = 2 * 3 + 1000 + 4000
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fhir_server", "import-legacy", str(source), "--data-dir", str(data)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        cwd=REPO_ROOT,
+    )
+    assert process.stderr is not None
+    progress = b""
+    while (chunk := process.stderr.read(1)) and not re.search(rb"\] [2-4]\d{3}/", progress[-12:]):
+        progress += chunk  # wait until some studies are written (after 3 + 3 + 1000 others)
+    process.kill()
+    process.wait()
+    done_before = int(re.findall(rb"\] (\d+)/", progress)[-1])
+    assert 0 < done_before < total
+
+    again = subprocess.run(
+        [sys.executable, "-m", "fhir_server", "import-legacy", str(source), "--data-dir", str(data)],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=600,
+    )
+    assert again.returncode == 0, again.stderr
+    counts = re.search(r"created (\d+), updated (\d+), unchanged (\d+)", again.stdout)
+    assert counts is not None
+    created, updated, unchanged = map(int, counts.groups())
+    assert updated == 0 and unchanged >= done_before and created + unchanged == total
+
+    running = start_server(data)
+    try:
+        with httpx.Client(base_url=running.base_url, timeout=60) as client:
+            # One version per resource: nothing was written twice.
+            assert client.get("/_history", params={"_count": 0}).json()["total"] == total
+            for resource_type, count in (("Patient", 1000), ("ImagingStudy", 4000), ("Endpoint", 3)):
+                found = client.get(f"/{resource_type}", params={"_count": 0}).json()["total"]
+                assert found == count, resource_type
+            study = client.get("/ImagingStudy", params={"identifier": "STU-000003999"}).json()
+            assert [e["resource"]["id"] for e in study["entry"]] == ["legacy-stu-000003999"]
+            patient_ref = study["entry"][0]["resource"]["subject"]["reference"]
+            by_patient = client.get("/ImagingStudy", params={"patient": patient_ref, "_count": 1000}).json()
+            assert "legacy-stu-000003999" in {e["resource"]["id"] for e in by_patient["entry"]}
+    finally:
+        running.stop()

@@ -4,6 +4,7 @@ from datetime import timedelta, timezone
 
 import pytest
 
+from mappers import legacy_values
 from mappers.legacy_values import (
     EAST_AFRICA_TIME,
     canonical_national_id,
@@ -138,3 +139,39 @@ def test_national_id_canonical_form_ignores_spacing_and_case() -> None:
 def test_null_and_blank_are_both_absent() -> None:
     row = {"a": None, "b": "", "c": "  ", "d": " x ", "e": 42}
     assert [clean_text(row, column) for column in "abcdef"] == [None, None, None, "x", "42", None]
+
+
+def _by_format_list(text: str) -> object:
+    """parse_legacy_date without its ISO fast path: the format list alone."""
+    for date_format in legacy_values._DATE_FORMATS:
+        if (parsed := legacy_values._strptime(text, date_format)) is not None:
+            return parsed.date()
+    for datetime_format in legacy_values._DATETIME_FORMATS:
+        if (parsed := legacy_values._strptime(text, datetime_format)) is not None:
+            return parsed
+    return None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        *(
+            f"{year}-{month}-{day}{time}"
+            for year in ("2024", "1999", "0001", "0000")
+            for month in ("01", "02", "12", "13", "00", "1")
+            for day in ("01", "29", "30", "31", "00", "5")
+            for time in ("", " 00:00:00", "T23:59:59", " 24:00:00", " 12:60:00", " 12:00:60", " 1:2:3")
+        ),
+        "2024-01-15 10:30:00.123",
+        "2024-01-15 10:30",
+        "2024-01-15t10:30:00",
+        "2024-01-15  10:30:00",
+        "2024-01-15 10:30:00+03:00",
+        "15/01/1980",
+        "٢٠٢٤-٠١-١٥",
+    ],
+)
+def test_the_iso_fast_path_reads_exactly_what_the_format_list_reads(text: str) -> None:
+    parsed = legacy_values.parse_legacy_date(text)
+    expected = _by_format_list(text)
+    assert (parsed, type(parsed)) == (expected, type(expected))

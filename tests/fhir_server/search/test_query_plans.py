@@ -65,6 +65,22 @@ SEARCHES = [
     ("ImagingStudy", "modality:text=computed"),
     ("ImagingStudy", "_profile:below=http://example.org"),
     ("ImagingStudy", "_profile:above=http://example.org/a/b"),
+    # Driven through another parameter's keys (fhir_server.search.keys: the tested keys are not indexed).
+    ("Patient", "given=han"),
+    ("Patient", "family:exact=Hansen&given:contains=x"),
+    ("Patient", "phone=+47 1234"),
+    ("Patient", "email=A@B.ORG"),
+    ("Patient", "telecom:missing=false"),
+    ("Patient", "address-city=oslo"),
+    ("Patient", "identifier:of-type=http://terminology.hl7.org/CodeSystem/v2-0203|NI|1"),
+    ("Patient", "gender:missing=false"),
+    ("Patient", "_lastUpdated=ge2020-01-01&_sort=-_lastUpdated"),
+    *[("Patient", f"_lastUpdated={prefix}2020-01-01") for prefix in ("ne", "sa", "eb", "ap")],
+    ("ImagingStudy", "patient=P1"),
+    ("ImagingStudy", "patient:identifier=SYS|1"),
+    ("ImagingStudy", "patient:missing=false"),
+    ("ImagingStudy", "status=http://hl7.org/fhir/imagingstudy-status|available"),
+    ("Patient", "_revinclude=ImagingStudy:patient&_has:ImagingStudy:patient:status=available"),
     ("Organization", "_has:Endpoint:organization:_has:ImagingStudy:endpoint:modality=CT"),
 ]
 
@@ -117,7 +133,9 @@ def repository(connection: DatabaseConnection, seeder: Seeder) -> MongoRepositor
         {
             "resourceType": "Patient",
             "identifier": [{"system": seeder.system, "value": "1"}],
-            "name": [{"family": "Hansen"}],
+            "name": [{"family": "Hansen", "given": ["Hans"]}],
+            "telecom": [{"system": "phone", "value": "+47 1234"}, {"system": "email", "value": "a@b.org"}],
+            "address": [{"city": "Oslo"}],
             "birthDate": "1990-05-01",
             "managingOrganization": {"reference": f"Organization/{ref('org')}"},
         },
