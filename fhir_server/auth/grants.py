@@ -182,4 +182,3 @@ class BackendServices(grants.ClientCredentialsGrant):  # type: ignore[misc]
         token = self.generate_token(scope=self.request.scope, include_refresh_token=False)
         self.save_token(token)
         return 200, token, self.TOKEN_RESPONSE_HEADER
-
