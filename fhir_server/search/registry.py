@@ -82,7 +82,6 @@ COMMON: tuple[SearchParam, ...] = (
         "When the resource version last changed",
         "Resource-lastUpdated",
         "date",
-        points=True,
     ),
     # Tags, profiles, labels and sources are shared by many resources: never the first choice to drive.
     _p(
