@@ -220,9 +220,7 @@ def _date(criterion: ValueCriterion) -> Clause:
             raise invalid(
                 criterion, f"{value[:40]!r} is not a FHIR date, such as 2024, 2024-05 or 2024-05-01T10:00Z"
             )
-        alternatives.extend(
-            date_conditions(criterion.param.name, prefix, interval, points=criterion.param.points)
-        )
+        alternatives.extend(date_conditions(criterion.param.name, prefix, interval))
         cost += 300.0 if prefix == "eq" else 5_000.0
     return Clause(criterion.expression, alternatives, cost)
 

@@ -14,15 +14,12 @@ With the search value as interval [s_lo, s_hi] and a stored value as [t_lo, t_hi
         between now and its midpoint (the R4 recommendation; a value a year ago matches +-36 days)
 
 Each condition is an index range on the interval's start (`:lo=` keys) or end (`:hi=` keys) that is a
-superset of the answer, plus an exact check of the same stored interval in the application. For a `points`
-parameter (every stored interval is one instant, so start = end) the `:hi=` keys are not indexed and a range
-on the end is driven by the same range on the start.
+superset of the answer, plus an exact check of the same stored interval in the application.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from fhir_server.search import keys as k
@@ -35,25 +32,7 @@ APPROXIMATION = 0.1
 Check = Callable[[str, str], bool]  # (t_lo, t_hi) -> matches
 
 
-def date_conditions(
-    name: str, prefix: str, value: Interval, now: datetime | None = None, *, points: bool = False
-) -> list[Condition]:
-    conditions = _conditions(name, prefix, value, now)
-    if not points:
-        return conditions
-    return [_driven_by_start(name, c) if isinstance(c, KeyRange) else c for c in conditions]
-
-
-def _driven_by_start(name: str, condition: KeyRange) -> KeyRange:
-    high, low = k.high_prefix(name), k.low_prefix(name)
-    if not condition.low.startswith(high):
-        return condition
-    # `:hi={end}|{start}` and `:lo={start}|{end}` of an instant hold the same two timestamps.
-    via = (low + condition.low[len(high) :], low + condition.high[len(high) :])
-    return replace(condition, via=via)
-
-
-def _conditions(name: str, prefix: str, value: Interval, now: datetime | None) -> list[Condition]:
+def date_conditions(name: str, prefix: str, value: Interval, now: datetime | None = None) -> list[Condition]:
     if prefix == "ap":
         value = value.widened(_approximation(value, now or datetime.now(UTC)))
         prefix = "overlaps"

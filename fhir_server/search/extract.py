@@ -72,8 +72,6 @@ def _is_indexed(param: SearchParam, key: str) -> bool:
         return False
     if param.type == "token":
         return not key.startswith((k.value_key(param.name, ""), f"{param.name}:type="))
-    if param.points:
-        return not key.startswith(k.high_prefix(param.name))
     return True
 
 

@@ -26,7 +26,6 @@ that other key (`fhir_server.search.conditions`):
     {name}:type=…|{value}               driven by {name}:code={value}
     keys of a parameter `indexed_as` another (ImagingStudy patient -> subject, Patient family/given -> name,
     phone/email -> telecom, address-city… -> address): driven by the same key under the other's name
-    {name}:hi=… of a `points` parameter (_lastUpdated): driven by the same range on {name}:lo=
 """
 
 from __future__ import annotations

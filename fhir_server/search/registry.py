@@ -54,10 +54,6 @@ class SearchParam:
     # not indexed, and searches on it are driven by the same keys under that parameter's name. Every index
     # key costs the database a B-tree insert on every write (see `fhir_server.search.keys`).
     indexed_as: str | None = None
-    # Every stored value is an instant the server itself stamps at millisecond precision, so its interval
-    # starts and ends at the same moment and the end-ordered `:hi` key repeats the `:lo` key: only `:lo` is
-    # indexed, and end-ordered ranges are driven by the same range on `:lo`.
-    points: bool = False
 
 
 def _p(

@@ -89,9 +89,6 @@ def _driver(param: SearchParam, key: str) -> str:
         return k.code_key(name, rest[1:].split("|", 1)[1])
     if param.type == "token" and rest.startswith(":type="):
         return k.code_key(name, rest.rsplit("|", 1)[1])
-    if param.points and rest.startswith(":hi="):
-        high, low = k.split_date_key(key, k.high_prefix(param.name))
-        return f"{k.low_prefix(name)}{low}|{high}"
     return name + rest
 
 
