@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page
 from server_process import REPO_ROOT, start_server
 
 from fhir_server.db import connect
@@ -20,7 +20,8 @@ from fhir_server.settings import Settings
 
 sys.path.insert(0, str(Path(__file__).parent))  # browser_steps, dashboard_support
 
-from dashboard_support import ADMIN, CHROMIUM, CHROMIUM_ARGS, CLINICIAN, DashboardServer
+from chromium import chromium
+from dashboard_support import ADMIN, CLINICIAN, DashboardServer
 
 
 def _add_user(data_dir: Path, username: str, password: str, role: str) -> None:
@@ -78,14 +79,8 @@ def screenshots() -> Path:
 # tests elsewhere call asyncio.run() (a directory without __init__.py is no "package" for fixture scopes).
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail("the dashboard tests need the Debian chromium package: apt-get install chromium")
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with chromium("the dashboard tests") as browser:
+        yield browser
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from server_process import RunningServer
 
@@ -12,15 +11,6 @@ from fhir_server.auth.tokens import Grant, mint_access_token
 from fhir_server.auth.urls import Urls
 from fhir_server.db import DatabaseConnection
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ADMIN = ("ada", "ada-secret-pass")
 CLINICIAN = ("carl", "carl-secret-pass")
 
