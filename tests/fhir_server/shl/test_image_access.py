@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 import server_process
+from chromium import chromium
 from conftest import ShlServer
-from playwright.sync_api import sync_playwright
 from server_process import REPO_ROOT, start_server
 from shl_client import create, fetch_files
 
@@ -113,16 +113,10 @@ def test_token_opens_rendered_series_and_viewer_shows_them(imaging: Imaging) -> 
     assert answer.headers["content-type"].startswith("image/")
     assert httpx.get(rendered, timeout=30).status_code == 401
 
-    from test_viewer import ARGS, CHROMIUM  # the same Debian Chromium and flags as the viewer test
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
-        try:
-            page = browser.new_page()
-            page.goto(created["viewerUrl"])
-            page.wait_for_selector("img.rendered", timeout=20_000)
-            assert page.inner_text(".hospital-name") == "Harbour Hospital"
-            width = page.eval_on_selector("img.rendered", "img => img.naturalWidth")
-            assert width > 0
-        finally:
-            browser.close()
+    with chromium("the image-access viewer test") as browser:
+        page = browser.new_page()
+        page.goto(created["viewerUrl"])
+        page.wait_for_selector("img.rendered", timeout=20_000)
+        assert page.inner_text(".hospital-name") == "Harbour Hospital"
+        width = page.eval_on_selector("img.rendered", "img => img.naturalWidth")
+        assert width > 0
