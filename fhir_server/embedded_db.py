@@ -55,6 +55,11 @@ class EmbeddedDatabase:
     _lock: IO[str] | None = None
     _state_path: Path | None = None
 
+    @property
+    def pid(self) -> int | None:
+        """The database process, when this process started it (benchmarks read its CPU time)."""
+        return None if self._process is None else self._process.pid
+
     def close(self) -> None:
         if self._process is not None:
             stop_process(self._process)

@@ -339,3 +339,26 @@ def test_an_import_killed_midway_resumes_and_leaves_correct_search_results(tmp_p
             assert "legacy-stu-000003999" in {e["resource"]["id"] for e in by_patient["entry"]}
     finally:
         running.stop()
+
+
+# --- the embedded-database floor benchmark keeps working ---------------------------------------------------
+
+
+def test_embedded_db_floor_bench_reports_every_layout_and_indexes_cost_cpu() -> None:
+    done = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "bench" / "embedded_db_floor.py"), "--docs", "300"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    cpu = {
+        m["layout"].strip(): float(m["ms"])
+        for m in re.finditer(
+            r"^(?P<layout>[^\d\n]+?)\s+[\d,]+ documents/s\s+database CPU (?P<ms>[\d.]+)", done.stdout, re.M
+        )
+    }
+    assert set(cpu) == {"_id only", "version indexes", "search index only", "as stored (all indexes)"}, (
+        done.stdout
+    )
+    assert cpu["as stored (all indexes)"] > cpu["_id only"], done.stdout
