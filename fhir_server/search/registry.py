@@ -226,6 +226,9 @@ PATIENT: tuple[SearchParam, ...] = (
         "ContactPoint",
         indexed_as="telecom",
     ),
+    # family and given have keys of their own although `name` covers them: driven by `name` keys, a
+    # prefix search read every patient with a given *or* family name of that prefix and tested each one
+    # (measured at 100,000 patients: p50 77 ms, p95 1.6 s for `family=<4 letters>`).
     _p(
         "family",
         "string",
@@ -233,7 +236,6 @@ PATIENT: tuple[SearchParam, ...] = (
         "A portion of the family name of the patient",
         "individual-family",
         "string",
-        indexed_as="name",
     ),
     _p(
         "gender",
@@ -261,7 +263,6 @@ PATIENT: tuple[SearchParam, ...] = (
         "A portion of the given name of the patient",
         "individual-given",
         "string",
-        indexed_as="name",
     ),
     _p(
         "identifier",

@@ -1,5 +1,7 @@
-"""Resources indexed before the key split (every key in `sp.k`, no `sp.t`) are still found by every search:
-the keys that drive searches now were indexed then too, which is why no re-indexing is needed."""
+"""Stored search values of older formats. Resources indexed before the key split (every key in `sp.k`, no
+`sp.t`) are still found by every search without re-indexing: the keys that drive searches now were indexed
+then too. Format 2 made Patient `family`/`given` keys drive searches again, so resources written in the
+split format of format 1 (those keys in `sp.t` only) are re-indexed at start-up, Patients only."""
 
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ from server_process import RunningServer
 from fhir_server.db import DatabaseConnection, connect
 from fhir_server.resource_types import MODELS
 from fhir_server.search.extract import resource_keys
-from fhir_server.search.index import index_models
+from fhir_server.search.index import SearchIndexer, index_models
+from fhir_server.search.migration import INDEX_FORMAT, _outdated_types, ensure_index_format
 from fhir_server.settings import Settings
 from fhir_server.storage.mongo import MongoRepository
 
@@ -93,3 +96,43 @@ def test_revinclude_through_the_old_format(seeder: Seeder) -> None:
     bundle = seeder.bundle("Patient", f"_id={seeder.id('p1')}&_revinclude=ImagingStudy:patient")
     modes = {(e["resource"]["resourceType"], e["search"]["mode"]) for e in bundle["entry"]}
     assert modes == {("Patient", "match"), ("ImagingStudy", "include")}
+
+
+def _split_format_1(resource: dict[str, Any]) -> dict[str, list[str]]:
+    """Format 1 after the key split: Patient family/given keys tested only, driven by `name`."""
+    values = SearchIndexer().index_values(resource)
+    moved = [key for key in values["k"] if key.startswith(("family=", "given="))]
+    return {**values, "k": [key for key in values["k"] if key not in moved], "t": values["t"] + moved}
+
+
+def test_start_up_re_indexes_patients_written_when_family_was_driven_by_name(
+    connection: DatabaseConnection, seeder: Seeder
+) -> None:
+    old = MongoRepository(connection, list(MODELS), _split_format_1, index_models)
+    patient = {
+        "resourceType": "Patient",
+        "id": seeder.id("p2"),
+        "meta": {"tag": [{"system": TAG_SYSTEM, "code": seeder.prefix}]},
+        "name": [{"family": "Solberg", "given": ["Kari"]}],
+    }
+    old.update(patient, expected_version=None)
+    meta = connection.db.get_collection("search_meta")
+    meta.update_one({"_id": "index-format"}, {"$set": {"version": 1}})
+    assert seeder.names("Patient", "family=solb") == set()  # the outdated index really misses it
+
+    repository = MongoRepository(connection, list(MODELS), SearchIndexer().index_values, index_models)
+    reindexed = ensure_index_format(connection.db, repository, SearchIndexer(), list(MODELS))
+
+    assert reindexed == connection.db.get_collection("Patient").count_documents({"cur": True, "del": False})
+    assert meta.find_one({"_id": "index-format"}) == {"_id": "index-format", "version": INDEX_FORMAT}
+    assert seeder.names("Patient", "family=solb") == {"p2"}
+    assert seeder.names("Patient", "given=kar") == {"p2"}
+    assert ensure_index_format(connection.db, repository, SearchIndexer(), list(MODELS)) == 0
+
+
+@pytest.mark.parametrize(
+    ("recorded", "expected"),
+    [(None, list(MODELS)), (1, ["Patient"]), (INDEX_FORMAT + 1, list(MODELS)), ("2", list(MODELS))],
+)
+def test_which_types_an_outdated_format_re_indexes(recorded: object, expected: list[str]) -> None:
+    assert list(_outdated_types(recorded, list(MODELS))) == expected
