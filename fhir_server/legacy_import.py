@@ -103,10 +103,10 @@ def import_legacy(
             if progress is not None:
                 progress(result.resources, total)
     else:
-        for item in _prepared_in_background(repository, batches):
-            repository.write_import(item.prepared)
-            result.counts.add(item.prepared.counts)
-            result.resources += item.size
+        for prepared in _prepared_in_background(repository, batches):
+            repository.write_import(prepared)
+            result.counts.add(prepared.counts)
+            result.resources += prepared.counts.total
             if progress is not None:
                 progress(result.resources, total)
     if progress is not None and result.resources < total:
@@ -116,18 +116,12 @@ def import_legacy(
     return result
 
 
-@dataclass
-class _Prepared:
-    prepared: PreparedImport
-    size: int  # resources in the batch, written or unchanged
-
-
 _DONE = object()
 
 
 def _prepared_in_background(
     repository: MongoRepository, batches: Iterator[list[dict[str, Any]]]
-) -> Iterator[_Prepared]:
+) -> Iterator[PreparedImport]:
     """The batches' version documents, prepared by a producer thread at most `_QUEUE_DEPTH` batches ahead
     of the caller, in order. The producer's exceptions are raised here; when the caller stops early (an
     exception while writing), the producer stops too."""
@@ -141,8 +135,7 @@ def _prepared_in_background(
                 resource_type = batch[0]["resourceType"]
                 if resource_type not in known:
                     known[resource_type] = repository.current_versions(resource_type, LEGACY_ID_PREFIX)
-                item = _Prepared(repository.prepare_import(batch, known[resource_type]), len(batch))
-                if not _put(queue, item, stop):
+                if not _put(queue, repository.prepare_import(batch, known[resource_type]), stop):
                     return
             _put(queue, _DONE, stop)
         except BaseException as exc:  # handed over to the caller's thread, which raises it
@@ -154,7 +147,7 @@ def _prepared_in_background(
         while (item := queue.get()) is not _DONE:
             if isinstance(item, BaseException):
                 raise item
-            assert isinstance(item, _Prepared)
+            assert isinstance(item, PreparedImport)
             yield item
     finally:
         stop.set()

@@ -12,7 +12,11 @@ from pathlib import Path
 
 import httpx
 
+from fhir_server.auth.keys import KeyStore
+from fhir_server.auth.tokens import Grant, mint_access_token
+from fhir_server.auth.urls import Urls
 from fhir_server.child_process import free_loopback_port as free_port
+from fhir_server.db import DatabaseConnection
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -89,3 +93,38 @@ def start_server(
             process.kill()
             raise RuntimeError(f"server did not start: {log_path.read_text()[-3000:]}")
         time.sleep(0.1)
+
+
+@dataclass
+class SecuredServer:
+    """A server under test in `FHIR_AUTH_MODE=smart` and a connection to its database, so that tests mint
+    access tokens with the server's own signing keys."""
+
+    running: RunningServer
+    connection: DatabaseConnection
+
+    @property
+    def base_url(self) -> str:
+        return self.running.base_url
+
+    @property
+    def origin(self) -> str:
+        return self.base_url.removesuffix("/fhir")
+
+    def mint(
+        self,
+        scope: str,
+        *,
+        patient: str | None = None,
+        fhir_user: str | None = None,
+        role: str | None = "clinician",
+    ) -> str:
+        grant = Grant("tester", scope, "test", patient, fhir_user, role)
+        token, _ = mint_access_token(KeyStore(self.connection.db), Urls.for_base(self.base_url), grant, 600)
+        return token
+
+    def client(self, token: str | None) -> httpx.Client:
+        headers = {"Accept": "application/fhir+json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        return httpx.Client(base_url=self.base_url, headers=headers, timeout=30)

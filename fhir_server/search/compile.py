@@ -91,12 +91,11 @@ def compile_value(criterion: ValueCriterion, own_bases: Sequence[str]) -> Clause
 def _any(param: SearchParam, keys: tuple[str, ...]) -> AnyKey:
     if param.indexed_as is None:
         return AnyKey(keys)
-    return AnyKey(keys, tuple(dict.fromkeys(k.renamed(key, param.indexed_as) for key in keys)))
+    return AnyKey(keys, tuple(dict.fromkeys(param.driving(key) for key in keys)))
 
 
 def _range(param: SearchParam, prefix: str, check: Callable[[str], bool] | None = None) -> KeyRange:
-    via = None if param.indexed_as is None else k.renamed(prefix, param.indexed_as)
-    return prefix_range(prefix, check, via)
+    return prefix_range(prefix, check, param.driving(prefix))
 
 
 def _driving_name(param: SearchParam) -> str:
@@ -130,12 +129,10 @@ def _string(criterion: ValueCriterion) -> Clause:
             cost += 100.0
         elif criterion.modifier == "exact":
             folded_key = k.value_key(name, folded)
-            via = (
-                None
-                if criterion.param.indexed_as is None
-                else k.renamed(folded_key, criterion.param.indexed_as)
+            via = criterion.param.driving(folded_key)
+            alternatives.append(
+                ExactString(folded_key, k.value_key(name, text), None if via == folded_key else via)
             )
-            alternatives.append(ExactString(folded_key, k.value_key(name, text), via))
             cost += EXACT_COST * 10
         elif criterion.modifier == "contains":
             # The one modifier no index range can bound: it scans the parameter's keys (index-served, no

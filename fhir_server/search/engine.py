@@ -72,7 +72,7 @@ class SearchEngine:
             references += [f"{inner.resource_type}/{c.id}" for c in found]
             self._check_chain_size(chain.expression, len(references))
         keys = tuple(k.value_key(chain.param.name, ref) for ref in references)
-        return _id_set_clause(chain.expression, keys, chain.param.indexed_as)
+        return _id_set_clause(chain.expression, keys, chain.param)
 
     def _reverse_chain(self, has: HasCriterion) -> Clause:
         sources = self.candidates(has.source_type, self.clauses([has.inner]))
@@ -172,16 +172,16 @@ def _values(criteria: Iterable[Criterion]) -> Iterable[ValueCriterion]:
             yield from _values([criterion.inner])
 
 
-def _id_set_clause(expression: str, keys: tuple[str, ...], indexed_as: str | None = None) -> Clause:
+def _id_set_clause(expression: str, keys: tuple[str, ...], param: SearchParam | None = None) -> Clause:
     if not keys:
         return Clause(expression, [], 0.0, empty=True)
-    via = None if indexed_as is None else tuple(k.renamed(key, indexed_as) for key in keys)
+    via = None if param is None or param.indexed_as is None else tuple(param.driving(key) for key in keys)
     return Clause(expression, [AnyKey(keys, via)], EXACT_COST * len(keys))
 
 
 def _driving_key(params: Mapping[str, SearchParam], key: str) -> str:
     param = params.get(k.param_name(key))
-    return key if param is None or param.indexed_as is None else k.renamed(key, param.indexed_as)
+    return key if param is None else param.driving(key)
 
 
 def _merged(conditions: Sequence[Condition]) -> list[Any]:

@@ -24,8 +24,8 @@ that other key (`fhir_server.search.conditions`):
 
     {name}={system}|{code}              driven by {name}:code={code}
     {name}:type=…|{value}               driven by {name}:code={value}
-    keys of a parameter `indexed_as` another (ImagingStudy patient -> subject, Patient family/given -> name,
-    phone/email -> telecom, address-city… -> address): driven by the same key under the other's name
+    keys of a parameter `indexed_as` another (ImagingStudy patient -> subject, phone/email -> telecom,
+    address-city… -> address): driven by the same key under the other's name
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from fhir_server.search.keys import renamed
+
 ParamType = Literal["string", "token", "date", "reference", "uri"]
 # How values are read from the elements the expression selects (token/string need the element type).
 Datatype = Literal[
@@ -54,6 +56,11 @@ class SearchParam:
     # not indexed, and searches on it are driven by the same keys under that parameter's name. Every index
     # key costs the database a B-tree insert on every write (see `fhir_server.search.keys`).
     indexed_as: str | None = None
+
+    def driving(self, key: str) -> str:
+        """The indexed key that drives a search for one of this parameter's keys: the key itself, or the same
+        key under the `indexed_as` parameter's name."""
+        return key if self.indexed_as is None else renamed(key, self.indexed_as)
 
 
 def _p(

@@ -393,6 +393,11 @@ class ImportCounts:
         self.updated += other.updated
         self.unchanged += other.unchanged
 
+    @property
+    def total(self) -> int:
+        """Resources counted: every resource of a batch is exactly one of created, updated or unchanged."""
+        return self.created + self.updated + self.unchanged
+
 
 def content_hash(resource: JsonObject) -> str:
     """Hash of a resource's content, ignoring the server-set meta.versionId and meta.lastUpdated."""

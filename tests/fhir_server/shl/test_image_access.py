@@ -16,8 +16,7 @@ import httpx
 import pytest
 import server_process
 from chromium import chromium
-from conftest import ShlServer
-from server_process import REPO_ROOT, start_server
+from server_process import REPO_ROOT, SecuredServer, start_server
 from shl_client import create, fetch_files
 
 from fhir_server.db import connect
@@ -33,7 +32,7 @@ SMART = {"FHIR_AUTH_MODE": "smart"}
 
 @dataclass
 class Imaging:
-    server: ShlServer
+    server: SecuredServer
     patient: str
     study: str
 
@@ -80,7 +79,7 @@ def imaging(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Imaging]:
         for dataset in study:
             orthanc.store(to_bytes(dataset))
         _cli(port, root / "data", "sync", "--hospital", "HOS-H01")
-        server = ShlServer(running, connection)
+        server = SecuredServer(running, connection)
         with server.client(server.mint("system/*.rs", role=None)) as admin:
             found = admin.get("/ImagingStudy").json()["entry"][0]["resource"]
         yield Imaging(server, found["subject"]["reference"].split("/")[1], found["id"])

@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from conftest import ShlServer
 from cryptography.exceptions import InvalidTag
+from server_process import SecuredServer
 from shl_client import create, fetch_files, manifest, parameters, qr_text, values
 from shl_decoder import b64d, decrypt, jwe_header, parse_link
 
@@ -49,7 +49,7 @@ def test_study_link_has_one_study(clinician: httpx.Client) -> None:
     assert "ImagingStudy/legacy-stu-20240115103000" not in ids
 
 
-def test_qr_codes_decode_to_the_link(clinician: httpx.Client, shl_server: ShlServer) -> None:
+def test_qr_codes_decode_to_the_link(clinician: httpx.Client, shl_server: SecuredServer) -> None:
     created = create(clinician, f"Patient/{PATIENT}")
     png = clinician.get(created["qr"])
     assert png.status_code == 200 and png.headers["content-type"] == "image/png"
@@ -137,7 +137,7 @@ def test_long_term_link_shows_new_studies(clinician: httpx.Client) -> None:
     assert new_ref not in bundle_ids(fetch_files(snapshot["link"]))
 
 
-def test_expiry_and_location_lifetime(clinician: httpx.Client, shl_server: ShlServer) -> None:
+def test_expiry_and_location_lifetime(clinician: httpx.Client, shl_server: SecuredServer) -> None:
     expires = (datetime.now(UTC) + timedelta(seconds=2)).isoformat().replace("+00:00", "Z")
     created = create(clinician, f"Patient/{PATIENT}", expires=expires)
     link = parse_link(created["link"])
@@ -189,7 +189,7 @@ def test_listing_log_and_revocation(clinician: httpx.Client) -> None:
     assert httpx.get(parse_link(single["link"]).url, params={"recipient": "x"}).status_code == 404
 
 
-def test_image_access_token(clinician: httpx.Client, shl_server: ShlServer) -> None:
+def test_image_access_token(clinician: httpx.Client, shl_server: SecuredServer) -> None:
     created = create(clinician, f"Patient/{PATIENT}", imageAccess=True)
     files = fetch_files(created["link"])
     assert [h["cty"] for h, _ in files] == ["application/fhir+json", "application/smart-api-access"]
@@ -217,7 +217,7 @@ def test_image_access_token(clinician: httpx.Client, shl_server: ShlServer) -> N
         assert api.get(f"/Patient/{PATIENT}").status_code == 401  # the link's tokens die with it
 
 
-def test_authorization_and_bad_input(shl_server: ShlServer, clinician: httpx.Client) -> None:
+def test_authorization_and_bad_input(shl_server: SecuredServer, clinician: httpx.Client) -> None:
     with shl_server.client(None) as anonymous:
         assert anonymous.post(f"/Patient/{PATIENT}/$shl", json=parameters()).status_code == 401
     token = shl_server.mint("patient/*.rs", patient=OTHER, role="patient", fhir_user=f"Patient/{OTHER}")
@@ -258,7 +258,7 @@ def test_capability_statement_lists_operations(clinician: httpx.Client) -> None:
 
 
 def test_link_keys_are_sealed_under_a_master_key_outside_the_database(
-    clinician: httpx.Client, shl_server: ShlServer
+    clinician: httpx.Client, shl_server: SecuredServer
 ) -> None:
     created = create(clinician, f"Patient/{PATIENT}", passcode="pin-1")
     raw_key = parse_link(created["link"]).payload["key"]
