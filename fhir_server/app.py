@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from fhir_server import __version__
 from fhir_server.api import error_handlers
+from fhir_server.api.cache_control import NoStore
 from fhir_server.api.middleware import BodySizeLimit
 from fhir_server.api.routes import router as fhir_router
 from fhir_server.api.routes_bundle import router as bundle_router
@@ -31,6 +32,10 @@ from fhir_server.interactions.capabilities import Capabilities
 from fhir_server.interactions.common import WriteRules
 from fhir_server.observability import health
 from fhir_server.observability.metrics import RequestObserver
+from fhir_server.patients import candidates as patient_matches
+from fhir_server.patients import match_routes as patient_match_routes
+from fhir_server.patients import merge as patient_merge
+from fhir_server.patients import merge_routes as patient_merge_routes
 from fhir_server.resource_types import MODELS
 from fhir_server.search import capability as search_capability
 from fhir_server.search.index import SearchIndexer
@@ -59,7 +64,7 @@ def build_services(settings: Settings, connection: DatabaseConnection) -> Servic
     terminology = LocalTerminology()
     operations: dict[str, list[Mapping[str, Any]]] = {t: [validate.CAPABILITY] for t in MODELS}
     operations.update(terminology_operations.capability_operations())
-    operations["Patient"] = [*operations.get("Patient", []), everything.OPERATION]
+    operations["Patient"] = [*operations.get("Patient", []), everything.OPERATION, patient_merge.OPERATION]
     for resource_type, shl_operations in shl_routes.OPERATIONS.items():
         operations[resource_type] = [*operations.get(resource_type, []), *shl_operations]
     return Services(
@@ -81,7 +86,6 @@ def build_services(settings: Settings, connection: DatabaseConnection) -> Servic
         ),
         terminology=terminology,
         find_ids=conditional.find_ids,
-        authorizer=auth_wiring.authorizer(),
     )
 
 
@@ -97,6 +101,7 @@ def create_app(settings: Settings, connection: DatabaseConnection | None = None)
         app.state.auth = auth_wiring.start(settings, conn, app.state.services.repository)
         dashboard_client.register_client(app.state.auth.clients)
         app.state.shl = shl_components.start(settings, conn)
+        app.state.patient_matches = patient_matches.start(conn.db)
         try:
             async with dicomweb_runtime(app.state.services) as dicomweb:
                 app.state.dicomweb = dicomweb
@@ -121,6 +126,9 @@ def create_app(settings: Settings, connection: DatabaseConnection | None = None)
     app.include_router(shl_manifest.router)
     app.include_router(shl_viewer.router)
     app.include_router(shl_legacy.router)
+    # Also before the generic FHIR routes: POST /fhir/Patient/$merge is no create of a resource "$merge".
+    app.include_router(patient_merge_routes.router)
+    app.include_router(patient_match_routes.router)
     app.include_router(bundle_router)
     app.include_router(terminology_router)
     app.include_router(fhir_router)
@@ -134,6 +142,8 @@ def create_app(settings: Settings, connection: DatabaseConnection | None = None)
     auth_wiring.add_authentication(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     auth_wiring.add_cors(app)
+    # Outside authentication, the body limit and CORS, so that their 401s, 413s and preflights get it too.
+    app.add_middleware(NoStore)
     # Added last, so it runs first: every response, even a 413, gets a request id and is counted.
     app.add_middleware(RequestObserver)
     return app

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from fhir_server import cli_dicomweb, cli_import
 from fhir_server.auth import commands as auth_commands
+from fhir_server.auth.server_base import fhir_base
 from fhir_server.db import DatabaseConnection, connect
 from fhir_server.embedded_db import DataDirInUse, EmbeddedDatabaseError, record_http_port
 from fhir_server.observability.logs import configure as configure_logging
@@ -52,6 +53,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             )
             return 2
         os.environ["FHIR_DATA_DIR"] = str(settings.data_dir)
+        # The workers read their Settings from the environment: the bind address is the server's own base
+        # URL (without FHIR_PUBLIC_BASE_URL), so they must see --host/--port too.
+        os.environ["FHIR_HOST"] = settings.host
+        os.environ["FHIR_PORT"] = str(settings.port)
         # The demo's local Orthancs (if any) live in this, the workers' parent process.
         with ExitStack() as stack:
             if args.demo:
@@ -79,7 +84,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
                 _load_demo(args, settings, connection, stack)
             if settings.uses_embedded_db:
                 print(f"embedded database under {settings.data_dir.resolve()} ({connection.embedded.uri})")  # type: ignore[union-attr]
-            print(f"FHIR base: http://{settings.host}:{settings.port}/fhir")
+            print(f"FHIR base: {fhir_base(settings)}")
             app = create_app(settings, connection)
             # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into an exit through `finally`
             # so the embedded database is stopped cleanly and the data dir released.
@@ -102,9 +107,13 @@ def _exit_on_signal(signum: int, frame: object) -> None:
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from fhir_server.dicomweb.addresses import with_server_base
+
     # One INFO line per Orthanc request would bury the summary.
     for name in ("httpx", "dicomweb_client"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # The demo's Endpoints are addressed at the server that serves them (the running one's base, if any).
+    settings = with_server_base(settings)
     with closing(connect(settings, "cli")) as connection, ExitStack() as stack:
         _load_demo(args, settings, connection, stack)
     return 0

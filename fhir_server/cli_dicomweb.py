@@ -1,19 +1,28 @@
 """Orthanc federation commands:
 
   fhir-server hospital add --data-dir D --name N --identifier HOS-… --orthanc-url URL [--orthanc-user U
-                           --orthanc-password P]      (prints the Organization id on the last line)
+                           --orthanc-password P] [--national-id-source issuer|patient-id]
+                           [--national-id-issuer X]… [--offline]
+                                                       (create only; prints the Organization id last)
+  fhir-server hospital update ID --data-dir D [--name N] [--orthanc-url URL] [--orthanc-user U]
+                           [--orthanc-password P] [--national-id-source S] [--national-id-issuer X]…
+                           [--offline]                 (changes only the options given)
   fhir-server hospital list --data-dir D
   fhir-server sync --data-dir D [--hospital ID]…      (exit 0 when every pass completed)
   fhir-server upload --data-dir D --hospital H FILE|DIR…
   fhir-server doctor --data-dir D                      (exit 0 when every Orthanc is usable)
 
-Like every command they attach to the data dir's database, shared with a running server.
+Like every command they attach to the data dir's database, shared with a running server. Endpoint addresses
+use the base URL the running server recorded in the data dir (fhir_server.dicomweb.addresses) unless
+FHIR_PUBLIC_BASE_URL is set. `add` and `update` try the Orthanc first and save nothing when it does not
+work with these settings, unless --offline; each writes an AuditEvent.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import logging
 import sys
 from collections.abc import Iterator
@@ -30,7 +39,23 @@ from fhir_server.settings import Settings
 
 if TYPE_CHECKING:  # at run time imported by each command: they pull in the whole server
     from fhir_server.dicomweb.health import OrthancHealth
+    from fhir_server.dicomweb.hospitals import Registration
     from fhir_server.dicomweb.sync import HospitalSyncResult, SyncServices
+    from fhir_server.errors import FhirError
+
+# The request fields of errors (OperationOutcome expression) as the options of these commands.
+_OPTIONS = {
+    "name": "--name",
+    "identifier": "--identifier",
+    "orthancUrl": "--orthanc-url",
+    "orthancUser": "--orthanc-user",
+    "orthancPassword": "--orthanc-password",
+    "patientIdSystem": "--patient-id-system",
+    "nationalIdIssuers": "--national-id-issuer",
+    "nationalIdSource": "--national-id-source",
+}
+# A CLI sync waits this long for a pass of the same hospital (the server's background loop) to end.
+_LEASE_WAIT_SECONDS = 300.0
 
 
 @contextmanager
@@ -60,13 +85,15 @@ def _hospital(services: SyncServices, name: str) -> HospitalConnection | None:
     return found
 
 
-# -- hospital add / list ------------------------------------------------------------------------------------
+# -- hospital add / update / list ----------------------------------------------------------------------------
 
 
 def _hospital_add(args: argparse.Namespace, settings: Settings) -> int:
-    from fhir_server.dicomweb.hospitals import HospitalRequest, register_hospital
+    from fhir_server.dicomweb.addresses import with_server_base
+    from fhir_server.dicomweb.hospitals import HospitalRequest, create_hospital
     from fhir_server.errors import FhirError
 
+    settings = with_server_base(settings)
     request = HospitalRequest(
         name=args.name,
         identifier=args.identifier,
@@ -75,21 +102,84 @@ def _hospital_add(args: argparse.Namespace, settings: Settings) -> int:
         orthanc_password=args.orthanc_password,
         patient_id_system=args.patient_id_system,
         national_id_issuers=tuple(args.national_id_issuer or ()),
+        national_id_source=args.national_id_source or "issuer",
+        allow_offline=args.offline,
     )
     with _sync_services(settings) as services:
         try:
-            registration = register_hospital(
+            registration = create_hospital(
                 services.repository, services.connections, services.find_ids, settings, request
             )
         except FhirError as exc:
-            print(f"error: {exc.diagnostics}", file=sys.stderr)
-            return 2
+            return _error(exc)
+        _audit(services, registration)
+    _print_registration(registration)
+    return 0
+
+
+def _hospital_update(args: argparse.Namespace, settings: Settings) -> int:
+    from fhir_server.dicomweb.addresses import with_server_base
+    from fhir_server.dicomweb.hospitals import HospitalChanges, update_hospital
+    from fhir_server.errors import FhirError
+
+    settings = with_server_base(settings)
+    issuers = args.national_id_issuer
+    changes = HospitalChanges(
+        name=args.name,
+        orthanc_url=args.orthanc_url,
+        orthanc_user=args.orthanc_user,
+        orthanc_password=args.orthanc_password,
+        patient_id_system=args.patient_id_system,
+        national_id_issuers=() if args.no_national_id_issuers else (tuple(issuers) if issuers else None),
+        national_id_source=args.national_id_source,
+        allow_offline=args.offline,
+    )
+    with _sync_services(settings) as services:
+        try:
+            registration = update_hospital(
+                services.repository, services.connections, settings, args.hospital, changes
+            )
+        except FhirError as exc:
+            return _error(exc)
+        _audit(services, registration)
+    _print_registration(registration)
+    return 0
+
+
+def _error(exc: FhirError) -> int:
+    options = [_OPTIONS.get(e, e) for e in exc.expression]
+    where = f"{', '.join(options)}: " if options else ""
+    print(f"error: {where}{exc.diagnostics}", file=sys.stderr)
+    return 1 if exc.status == 409 else 2
+
+
+def _print_registration(registration: Registration) -> None:
     connection = registration.connection
+    check = registration.check
+    if check is not None and not check.ok:
+        print(f"warning: saved without a working connection (--offline): {check.message}", file=sys.stderr)
     print(f"Organization/{connection.organization_id}: {registration.organization}")
     for reference, outcome in registration.endpoints.items():
         print(f"{reference}: {outcome}")
+    source = connection.national_id_source
+    issuers = ", ".join(connection.national_id_issuers) or "none"
+    print(f"national IDs: from {source} (issuers: {issuers})")
     print(connection.organization_id)
-    return 0
+
+
+def _audit(services: SyncServices, registration: Registration) -> None:
+    """The AuditEvent of a change made here, as the admin API writes one (the OS user is the agent)."""
+    from fhir_server.auth.audit import AuditLog, Who
+
+    audit = AuditLog(services.connections.database, background=False)
+    audit.record(registration.audit_record(Who(_os_user(), client_id="cli", role="admin")))
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "cli"
 
 
 def _hospital_list(args: argparse.Namespace, settings: Settings) -> int:
@@ -97,7 +187,8 @@ def _hospital_list(args: argparse.Namespace, settings: Settings) -> int:
         hospitals = list(services.connections.all())
     for hospital in hospitals:
         print(
-            f"{hospital.identifier}\tOrganization/{hospital.organization_id}\t{hospital.name}\t{hospital.orthanc_url}"
+            f"{hospital.identifier}\tOrganization/{hospital.organization_id}\t{hospital.name}\t"
+            f"{hospital.orthanc_url}\tnational IDs from {hospital.national_id_source}"
         )
     return 0
 
@@ -136,7 +227,7 @@ def _sync(args: argparse.Namespace, settings: Settings) -> int:
             if any(h is None for h in chosen):
                 return 2
             hospitals = [h for h in chosen if h is not None]
-        results = sync_hospitals(services, hospitals, progress=_Bars())
+        results = sync_hospitals(services, hospitals, progress=_Bars(), lease_wait=_LEASE_WAIT_SECONDS)
     if not results:
         print("no hospitals registered (see `hospital add`)")
     for result in results:
@@ -202,8 +293,11 @@ def _upload(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _doctor(args: argparse.Namespace, settings: Settings) -> int:
+    from fhir_server.dicomweb.addresses import with_server_base
     from fhir_server.dicomweb.health import check_all
     from fhir_server.dicomweb.orthanc_rest import timeouts
+
+    settings = with_server_base(settings)
 
     async def checks(hospitals: list[HospitalConnection]) -> list[OrthancHealth]:
         async with httpx.AsyncClient(timeout=timeouts(settings)) as http:
@@ -238,7 +332,8 @@ def _print_warnings(services: SyncServices, settings: Settings, hospital: Hospit
         if address != endpoint["address"]:
             print(
                 f"WARN  Endpoint/{endpoint['id']}.address is {address!r}, not {endpoint['address']!r} "
-                "(public base URL changed? run `hospital add` again)"
+                "(the server rewrites its own old addresses when it starts; else "
+                f"`hospital update {hospital.identifier}`)"
             )
     state = services.state.get(hospital.organization_id)
     if state.last_error:
@@ -246,6 +341,29 @@ def _print_warnings(services: SyncServices, settings: Settings, hospital: Hospit
 
 
 # -- registration ------------------------------------------------------------------------------------------
+
+
+def _hospital_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--orthanc-user", help="user name for Orthanc (update: an empty one removes it)")
+    parser.add_argument("--orthanc-password")
+    parser.add_argument("--patient-id-system", help="Identifier.system of this PACS's PatientIDs (a URI)")
+    parser.add_argument(
+        "--national-id-source",
+        choices=["issuer", "patient-id"],
+        help="where this PACS keeps national IDs: a PatientID with one of the national-ID issuers "
+        "(issuer, the default), or the PatientID itself (patient-id)",
+    )
+    parser.add_argument(
+        "--national-id-issuer",
+        action="append",
+        help="Issuer of Patient ID text this PACS uses for national IDs (repeatable; update: replaces them)",
+    )
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        help="save even if the Orthanc cannot be reached or refuses the credentials (e.g. down for "
+        "maintenance)",
+    )
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -257,21 +375,26 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     hospital = sub.add_parser("hospital", help="register hospitals and their Orthanc PACS")
     actions = hospital.add_subparsers(dest="hospital_command", required=True)
     add = actions.add_parser(
-        "add", help="create or update a hospital (Organization, Endpoints, Orthanc access)"
+        "add", help="register a new hospital (Organization, Endpoints, Orthanc access); never changes one"
     )
     common(add)
     add.add_argument("--name", required=True)
     add.add_argument("--identifier", required=True, help="the hospital's identifier, e.g. HOS-001")
     add.add_argument("--orthanc-url", required=True, help="Orthanc's base URL, e.g. http://pacs:8042")
-    add.add_argument("--orthanc-user")
-    add.add_argument("--orthanc-password")
-    add.add_argument("--patient-id-system", help="Identifier.system of this PACS's PatientIDs (a URI)")
-    add.add_argument(
-        "--national-id-issuer",
-        action="append",
-        help="Issuer of Patient ID text this PACS uses for national IDs (repeatable)",
-    )
+    _hospital_options(add)
     add.set_defaults(func=_hospital_add)
+    update = actions.add_parser(
+        "update", help="change a registered hospital: only the options given (a password is kept if omitted)"
+    )
+    common(update)
+    update.add_argument("hospital", help="the hospital's identifier or Organization id")
+    update.add_argument("--name")
+    update.add_argument("--orthanc-url", help="Orthanc's base URL")
+    _hospital_options(update)
+    update.add_argument(
+        "--no-national-id-issuers", action="store_true", help="remove every national-ID issuer"
+    )
+    update.set_defaults(func=_hospital_update)
     listing = actions.add_parser("list", help="registered hospitals (never their passwords)")
     common(listing)
     listing.set_defaults(func=_hospital_list)

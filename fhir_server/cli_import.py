@@ -5,44 +5,21 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from fhir_server.db import connect
+from fhir_server.db import DatabaseConnection, connect
+from fhir_server.embedded_db import STORAGE_DIR
 from fhir_server.settings import Settings
+
+if TYPE_CHECKING:
+    from fhir_server.legacy_import import ImportResult
 
 
 def _import_legacy(args: argparse.Namespace, settings: Settings) -> int:
-    from fhir_server.app import build_services
-    from fhir_server.legacy_import import LegacyDatabaseError, import_legacy, print_progress, write_report
-    from terminology.local import LocalTerminology
+    from fhir_server.legacy_import import LegacyDatabaseError, write_report
 
     try:
-        if args.dry_run:
-            terminology = LocalTerminology()
-            from fhir_server.bindings import binding_checker
-            from fhir_server.interactions.common import WriteRules
-
-            result = import_legacy(
-                args.path,
-                None,
-                terminology,
-                WriteRules(checkers=(binding_checker(terminology),)),
-                national_id_system=settings.national_id_system,
-                progress=print_progress,
-            )
-        else:
-            connection = connect(settings, "cli")
-            try:
-                services = build_services(settings, connection)
-                result = import_legacy(
-                    args.path,
-                    services.repository,
-                    services.terminology,
-                    services.rules,
-                    national_id_system=settings.national_id_system,
-                    progress=print_progress,
-                )
-            finally:
-                connection.close()
+        result = _dry_run(args, settings) if args.dry_run else _write(args, settings)
     except LegacyDatabaseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -56,9 +33,15 @@ def _import_legacy(args: argparse.Namespace, settings: Settings) -> int:
             f"  {table:9s} imported {s[f'{table}.imported']:6d}   with warnings "
             f"{s[f'{table}.imported_with_warnings']:6d}   rejected {s[f'{table}.rejected']:6d}"
         )
+    if result.kept:
+        would = "would win" if args.dry_run else "won"
+        print(f"stored data {would} over legacy values (legacy values only fill gaps):")
+        for resource_type, kept in result.kept.items():
+            print(f"  {kept.line(resource_type)}")
     c = result.counts
+    counts = f"create {c.created}, update {c.updated}, leave {c.unchanged} unchanged"
     mode = (
-        "dry run, nothing written"
+        f"dry run, nothing written: would {counts}"
         if args.dry_run
         else f"created {c.created}, updated {c.updated}, unchanged {c.unchanged}"
     )
@@ -67,10 +50,68 @@ def _import_legacy(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _write(args: argparse.Namespace, settings: Settings) -> ImportResult:
+    from fhir_server.app import build_services
+    from fhir_server.legacy_import import import_legacy, print_progress
+
+    connection = connect(settings, "cli")
+    try:
+        services = build_services(settings, connection)
+        return import_legacy(
+            args.path,
+            services.repository,
+            services.terminology,
+            services.rules,
+            national_id_system=settings.national_id_system,
+            progress=print_progress,
+        )
+    finally:
+        connection.close()
+
+
+def _dry_run(args: argparse.Namespace, settings: Settings) -> ImportResult:
+    """Compares with the stored data when there is a database, without creating one where there is none
+    and without build_services, whose index set-up and re-indexing would write."""
+    from fhir_server.bindings import binding_checker
+    from fhir_server.interactions.common import WriteRules
+    from fhir_server.legacy_import import import_legacy, print_progress
+    from fhir_server.resource_types import MODELS
+    from fhir_server.search.index import SearchIndexer
+    from fhir_server.storage.mongo import MongoRepository
+    from terminology.local import LocalTerminology
+
+    terminology = LocalTerminology()
+    rules = WriteRules(checkers=(binding_checker(terminology),))
+    connection: DatabaseConnection | None = None
+    if settings.mongodb_uri is not None or (settings.data_dir / STORAGE_DIR).is_dir():
+        connection = connect(settings, "cli")
+    try:
+        repository = None
+        if connection is not None:
+            indexer = SearchIndexer([settings.public_base_url or ""])
+            repository = MongoRepository(connection, list(MODELS), indexer.index_values, indexer.index_models)
+        return import_legacy(
+            args.path,
+            repository,
+            terminology,
+            rules,
+            national_id_system=settings.national_id_system,
+            progress=print_progress,
+            dry_run=True,
+        )
+    finally:
+        if connection is not None:
+            connection.close()
+
+
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("import-legacy", help="import the old Flask app's SQLite database")
     parser.add_argument("path", type=Path, help="the old app's federation.db")
     parser.add_argument("--data-dir", type=Path, help="data directory (env FHIR_DATA_DIR, default ./data)")
-    parser.add_argument("--dry-run", action="store_true", help="map and validate only; write nothing")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="map, validate and compare with the stored data; print what would change, write nothing",
+    )
     parser.add_argument("--report", type=Path, help="report path without suffix (writes .json and .csv)")
     parser.set_defaults(func=_import_legacy)

@@ -13,14 +13,28 @@ _INSTANT = re.compile(
 )
 
 
-def parse_count(raw: str | None, default: int, maximum: int) -> int:
+# FHIR `integer` is a signed 32-bit number (https://hl7.org/fhir/R4/datatypes.html#integer): larger
+# counts and offsets are not values the client can mean, and beyond 64 bits neither the database nor orjson
+# could take them.
+FHIR_INTEGER_MAX = 2**31 - 1
+
+
+def parse_non_negative(raw: str, name: str, maximum: int = FHIR_INTEGER_MAX) -> int:
+    """A non-negative integer parameter such as `_count` or `offset`; anything else is a 400 naming it."""
+    # str.isdigit() alone admits '²' and other Unicode digits that int() rejects; the length test keeps
+    # int() clear of Python's limit on converting very long digit strings.
+    if not (raw.isascii() and raw.isdigit()):
+        raise FhirError(Problem.INVALID, f"{name} must be a non-negative integer, got {raw[:20]!r}", [name])
+    if len(raw.lstrip("0")) > len(str(maximum)) or int(raw) > maximum:
+        raise FhirError(Problem.INVALID, f"{name} must be at most {maximum}, got {raw[:20]!r}", [name])
+    return int(raw)
+
+
+def parse_count(raw: str | None, default: int, maximum: int, name: str = "_count") -> int:
+    """`_count`: the default when absent, and at most `maximum` (a server may return fewer, search.html)."""
     if raw is None or raw == "":
         return default
-    if not raw.isdigit():
-        raise FhirError(
-            Problem.INVALID, f"_count must be a non-negative integer, got {raw[:20]!r}", ["_count"]
-        )
-    return min(int(raw), maximum)
+    return min(parse_non_negative(raw, name), maximum)
 
 
 def parse_instant(raw: str, name: str) -> datetime:

@@ -40,6 +40,17 @@ class Settings(BaseSettings):
     max_include: int = Field(
         1000, ge=1, le=100_000, description="Cap on _include/_revinclude resources per page."
     )
+    # Search input: each value becomes database work, which the size of a request (a POST _search body may
+    # hold 10 MB) must not decide alone; more is a 400 naming the parameter.
+    max_or_values: int = Field(
+        100, ge=1, le=10_000, description="Cap on the comma-separated values of one search parameter."
+    )
+    max_search_parameters: int = Field(
+        100, ge=1, le=10_000, description="Cap on the parameters (repeats included) of one search."
+    )
+    max_bundle_entries: int = Field(
+        1000, ge=1, le=100_000, description="Cap on entries per batch or transaction Bundle (else 413)."
+    )
     max_conditional_delete: int = Field(
         100, ge=1, le=10_000, description="Conditional DELETE deletes at most this many matches (else 412)."
     )
@@ -53,6 +64,11 @@ class Settings(BaseSettings):
         pattern=r"^\S+:\S+$",
     )
     log_format: Literal["json", "text"] = Field("json", description="json: one JSON object per line")
+    # /metrics and /health/orthanc name hospitals and their PACS state: they need an admin or system token
+    # unless this is set, for a private network whose monitoring cannot hold one (fhir_server.observability).
+    public_ops_endpoints: bool = Field(
+        False, description="Serve /metrics and /health/orthanc without a token (private networks only)."
+    )
     # SMART on FHIR (fhir_server.auth). "smart": every /fhir and /dicomweb request needs an access token.
     # "development": requests without a token get full anonymous access (announced loudly at start-up).
     auth_mode: Literal["smart", "development"] = Field("smart", description="smart or development")
@@ -68,7 +84,11 @@ class Settings(BaseSettings):
         30.0, gt=0, le=600, description="Longest wait for more data from an Orthanc (then 504 / sync fails)."
     )
     dicomweb_sync_interval_seconds: float = Field(
-        0.0, ge=0, le=86_400, description="Period of the background Orthanc sync inside the server; 0 = off."
+        60.0, ge=0, le=86_400, description="Period of the background Orthanc sync inside the server; 0 = off."
+    )
+    # A PACS that keeps failing is retried ever later (interval x 2^failures), never later than this.
+    dicomweb_sync_max_backoff_seconds: float = Field(
+        1800.0, gt=0, le=86_400, description="Longest wait between background syncs of a failing PACS."
     )
     dicom_timezone: str | None = Field(
         None, description="IANA zone of modality clocks, for DICOM times without UTC offset (0008,0201)."

@@ -7,13 +7,18 @@ whose patient was not imported (ImagingStudy.subject is required), or a duplicat
 
 Ids are derived from the legacy ids (``HOS-001`` -> ``legacy-hos-001``), so an import can be re-run with
 update-as-create and converges instead of duplicating.
+
+An import never downgrades what others wrote under those ids (``merge_with_existing``): a study the DICOMweb
+sync built from DICOM, and a hospital's registered Organization and Endpoint, keep their values; legacy values
+only fill gaps, and every legacy value not applied is a ``conflict`` row of the report.
 """
 
+import json
 import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import tzinfo
+from datetime import datetime, tzinfo
 from typing import Any, Final, Literal
 
 from fhir.resources.R4B import get_fhir_model_class
@@ -34,6 +39,7 @@ from mappers.legacy_values import (
     strip_markup,
 )
 from terminology.systems import (
+    DICOM_UID_SYSTEM,
     ENDPOINT_CONNECTION_TYPE_SYSTEM,
     FEDERATION_BASE,
     LEGACY_HOSPITAL_ID_SYSTEM,
@@ -51,17 +57,21 @@ __all__ = [
     "LegacyImport",
     "LegacyIssue",
     "LegacyMapping",
+    "LegacyMerge",
     "ModalityLookup",
     "hospital_endpoint",
     "hospital_endpoint_id",
     "hospital_to_organization",
     "iter_legacy_database",
+    "legacy_row",
     "map_legacy_database",
+    "merge_with_existing",
     "modality_lookup_from_terminology",
     "new_legacy_import",
     "patient_to_patient",
     "read_legacy_rows",
     "report_rows",
+    "stored_data_source",
     "study_to_imaging_study",
 ]
 
@@ -91,7 +101,9 @@ _LEGACY_PATIENT_ID_TYPE: Final = {
 }
 _WADO_RS: Final = "dicom-wado-rs"
 
-Severity = Literal["warning", "rejected"]
+# "conflict": a legacy value not applied because the stored resource's value (from DICOM or a hospital's
+# registration) wins; see merge_with_existing. The row itself is imported.
+Severity = Literal["warning", "rejected", "conflict"]
 Outcome = Literal["imported", "imported_with_warnings", "rejected"]
 OUTCOMES: Final[tuple[Outcome, ...]] = ("imported", "imported_with_warnings", "rejected")
 
@@ -621,6 +633,225 @@ def _legacy_id_of(resource: dict[str, Any]) -> str:
 def _record(mapping: LegacyMapping, table: str, result: LegacyImport) -> None:
     result.issues.extend(mapping.issues)
     result.outcomes[table].append(mapping.outcome)
+
+
+# --- stored data: legacy values only fill gaps ----------------------------------------------------------
+
+# What an import must never overwrite, by who wrote it: the sync builds a study from DICOM (its Study Instance
+# UID identifier and series are nothing the legacy app ever had), and registering a hospital addresses its
+# Endpoint and links its Organization to its Endpoints.
+_FROM_DICOM: Final = "DICOM"
+_FROM_REGISTRATION: Final = "hospital registration"
+# The server sets these on every write; they are not content.
+_SERVER_META: Final = ("versionId", "lastUpdated")
+# Legacy columns behind the elements the mapping produces, so that a conflict row names its column like a
+# warning does. Elements without a column (status, active, everything of an Endpoint) name none.
+_COLUMNS: Final[dict[tuple[str, str], str]] = {
+    ("ImagingStudy", "description"): "description",
+    ("ImagingStudy", "started"): "study_date",
+    ("ImagingStudy", "modality"): "modality",
+    ("ImagingStudy", "note"): "modality",
+    ("ImagingStudy", "subject"): "patient_id",
+    ("ImagingStudy", "endpoint"): "hospital_id",
+    ("Organization", "name"): "name",
+    ("Organization", "address"): "address",
+}
+_IDENTIFIER_COLUMNS: Final = {ORTHANC_STUDY_ID_SYSTEM: "orthanc_study_id"} | dict.fromkeys(
+    (LEGACY_HOSPITAL_ID_SYSTEM, LEGACY_PATIENT_ID_SYSTEM, LEGACY_STUDY_ID_SYSTEM), "id"
+)
+# Lists merged item by item: an item is "the same" as a stored one with equal key and value, is added when
+# no stored item has its key, and conflicts with stored items of its key but another value. Notes are keyed
+# by their text, so they never conflict: a different text is another note.
+_ITEM_KEYS: Final = {"identifier": "system", "telecom": "system", "note": "text"}
+_ITEM_VALUES: Final = {"identifier": "value", "telecom": "value", "note": "text"}
+
+
+@dataclass(frozen=True, slots=True)
+class LegacyMerge:
+    """A mapped resource merged into the stored one whose values win (see merge_with_existing)."""
+
+    resource: dict[str, Any]  # the stored content plus the legacy values that fill its gaps
+    source: str  # whose values won, e.g. "DICOM"
+    added: tuple[str, ...]  # elements that received legacy values, e.g. ("description",)
+    conflicts: tuple[LegacyIssue, ...]  # one per legacy value not applied (one per Endpoint)
+
+
+def stored_data_source(resource: Mapping[str, Any]) -> str | None:
+    """Who wrote the stored resource's values an import must not overwrite; None when only an import did.
+
+    Decided from the data itself, so that it holds for data dirs synced before this rule existed: an
+    ImagingStudy with series or a Study Instance UID identifier was built by the DICOMweb sync; an Endpoint
+    with an address other than the legacy placeholder, or an Organization linked to its Endpoints, by
+    registering the hospital. The legacy mapping produces none of these.
+    """
+    resource_type = resource.get("resourceType")
+    if resource_type == "ImagingStudy":
+        uids = [i for i in resource.get("identifier") or [] if i.get("system") == DICOM_UID_SYSTEM]
+        return _FROM_DICOM if resource.get("series") or uids else None
+    if resource_type == "Endpoint":
+        address = resource.get("address")
+        return _FROM_REGISTRATION if address and address != UNKNOWN_DICOMWEB_ADDRESS else None
+    if resource_type == "Organization":
+        return _FROM_REGISTRATION if resource.get("endpoint") else None
+    return None
+
+
+def merge_with_existing(
+    legacy: Mapping[str, Any], stored: Mapping[str, Any], *, table: str, row_id: str
+) -> LegacyMerge | None:
+    """``legacy`` (a mapped resource) merged into ``stored`` (the current version under the same id), or None
+    when ``stored`` holds only what imports wrote: then the mapping replaces it, as a re-import always did.
+
+    Otherwise every stored value wins: a legacy element is added only where the stored resource has none
+    (e.g. a description the DICOM lacks), a legacy identifier, telecom or note only where no stored one has
+    its system (or text), and each legacy value that differs from the stored one is a conflict row of
+    ``table``/``row_id``. Values are compared for meaning: displays, list order, spacing in text and the
+    notation of an instant do not make a conflict. An Endpoint's conflicts make one row: the legacy Endpoint
+    is a placeholder, so its address, status and name conflict together or not at all.
+    """
+    source = stored_data_source(stored)
+    if source is None:
+        return None
+    resource_type = str(stored["resourceType"])
+    merged = _content(stored)
+    added: list[str] = []
+    conflicts: list[tuple[str, str | None, Any, Any]] = []  # element, legacy column, stored, legacy value
+    for element, offered in legacy.items():
+        if element in ("resourceType", "id", "meta"):
+            continue
+        kept = merged.get(element)
+        if kept in (None, "", [], {}):
+            merged[element] = offered
+            added.append(element)
+        elif element in _ITEM_KEYS:
+            items, clashes = _merged_items(element, kept, offered)
+            if len(items) > len(kept):
+                merged[element] = items
+                added.append(element)
+            conflicts += [(element, _item_column(element, o), k, o) for k, o in clashes]
+        elif not _same_meaning(element, kept, offered):
+            conflicts.append((element, _COLUMNS.get((resource_type, element)), kept, offered))
+    issues = [
+        LegacyIssue(
+            table,
+            row_id,
+            "conflict",
+            column,
+            f"{resource_type}.{element}: kept {_shown(kept)} from {source}; "
+            f"the legacy value {_shown(offered)} is not applied",
+        )
+        for element, column, kept, offered in conflicts
+    ]
+    if resource_type == "Endpoint" and conflicts:
+        issues = [_endpoint_conflict(str(stored["id"]), source, conflicts, table, row_id)]
+    return LegacyMerge(merged, source, tuple(added), tuple(issues))
+
+
+def legacy_row(resource: Mapping[str, Any], hospital_ids: Mapping[str, str]) -> tuple[str, str]:
+    """The table and legacy id of the row a mapped resource comes from, for its report rows.
+
+    An Endpoint carries no legacy id of its own: ``hospital_ids`` maps Organization ids to legacy hospital ids
+    (the Organizations come first in an import), else the Endpoint's own id stands in.
+    """
+    resource_type = resource["resourceType"]
+    if resource_type == "Endpoint":
+        organization = str(resource.get("managingOrganization", {}).get("reference", "")).split("/")[-1]
+        return "hospitals", hospital_ids.get(organization, str(resource["id"]))
+    table = {"Organization": "hospitals", "Patient": "patients"}.get(resource_type, "studies")
+    return table, _legacy_id_of(dict(resource))
+
+
+def _content(resource: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(resource)
+    meta = {k: v for k, v in (out.pop("meta", None) or {}).items() if k not in _SERVER_META}
+    if meta:
+        out["meta"] = meta
+    return out
+
+
+def _merged_items(
+    element: str, kept: list[dict[str, Any]], offered: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[tuple[dict[str, Any], dict[str, Any]]]]:
+    """The stored items plus the legacy items whose key no stored item has; and the (stored, legacy) pairs
+    that share a key but not a value."""
+    key, value = _ITEM_KEYS[element], _ITEM_VALUES[element]
+    items = list(kept)
+    clashes: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    for item in offered:
+        same_key = [k for k in kept if k.get(key) == item.get(key)]
+        if not same_key:
+            items.append(item)
+        elif all(k.get(value) != item.get(value) for k in same_key):
+            clashes.append((same_key[0], item))
+    return items, clashes
+
+
+def _item_column(element: str, item: Mapping[str, Any]) -> str | None:
+    if element == "identifier":
+        return _IDENTIFIER_COLUMNS.get(item.get("system") or "")
+    if element == "telecom":
+        return item.get("system")  # the hospital's phone and email columns are named like the systems
+    return None
+
+
+def _same_meaning(element: str, kept: Any, offered: Any) -> bool:
+    if element == "started" and isinstance(kept, str) and isinstance(offered, str):
+        return _same_instant(kept, offered)
+    if isinstance(kept, str) and isinstance(offered, str):
+        return " ".join(kept.split()) == " ".join(offered.split())
+    return _canonical(kept) == _canonical(offered)
+
+
+def _same_instant(kept: str, offered: str) -> bool:
+    # "10:30:00+03:00" and "07:30:00Z" are one instant; a date and a date-time are different claims.
+    if "T" not in kept or "T" not in offered:
+        return kept == offered
+    try:
+        return datetime.fromisoformat(kept) == datetime.fromisoformat(offered)
+    except ValueError:
+        return kept == offered
+
+
+def _canonical(value: Any) -> Any:
+    """Comparable form: displays dropped (the sync and registration add them), lists as sorted tuples."""
+    if isinstance(value, dict):
+        return tuple(sorted((k, _canonical(v)) for k, v in value.items() if k != "display"))
+    if isinstance(value, list):
+        return tuple(sorted((_canonical(v) for v in value), key=repr))
+    return value
+
+
+def _shown(value: Any) -> str:
+    """A value as a report reads it: 'text', system|value, Patient/x, DX."""
+    if isinstance(value, list):
+        return ", ".join(_shown(v) for v in value)
+    if isinstance(value, dict):
+        if "reference" in value:
+            return str(value["reference"])
+        if "value" in value:
+            return f"{value.get('system') or ''}|{value['value']}"
+        if "code" in value:
+            return str(value["code"])
+        if set(value) == {"text"}:
+            return repr(value["text"])
+        return json.dumps(value, sort_keys=True, ensure_ascii=False)
+    return repr(value)
+
+
+def _endpoint_conflict(
+    endpoint_id: str, source: str, conflicts: list[tuple[str, str | None, Any, Any]], table: str, row_id: str
+) -> LegacyIssue:
+    conflicts = sorted(conflicts, key=lambda conflict: conflict[0] != "address")  # the address first
+    kept = ", ".join(f"{element} {_shown(value)}" for element, _, value, _ in conflicts)
+    placeholder = ", ".join(f"{element} {_shown(value)}" for element, _, _, value in conflicts)
+    return LegacyIssue(
+        table,
+        row_id,
+        "conflict",
+        None,
+        f"Endpoint/{endpoint_id} keeps {kept} from {source}; the legacy placeholder ({placeholder}) is only "
+        "for hospitals without a DICOMweb address",
+    )
 
 
 # --- I/O edges ------------------------------------------------------------------------------------------

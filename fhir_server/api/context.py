@@ -8,6 +8,7 @@ from typing import Literal
 from fastapi import Request
 
 from fhir_server.api.negotiation import check_response_format
+from fhir_server.auth.server_base import fhir_base
 from fhir_server.errors import FhirError, Problem
 
 ReturnPreference = Literal["minimal", "representation", "OperationOutcome"]
@@ -55,11 +56,12 @@ class RequestContext:
 
 
 def build_context(request: Request, public_base_url: str | None) -> RequestContext:
+    """`base_url` is FHIR_PUBLIC_BASE_URL, else the bind address: never the request's Host header, which
+    would otherwise end up in every fullUrl, link and Location we write."""
     query = request.query_params
     check_response_format(query, request.headers.get("accept"))
-    base = public_base_url or f"{str(request.base_url).rstrip('/')}/fhir"
     return RequestContext(
-        base_url=base,
+        base_url=public_base_url or fhir_base(request.app.state.services.settings),
         prefer=Prefer.parse(request.headers.get("prefer")),
         pretty=query.get("_pretty", "").lower() == "true",
     )

@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fhir_server.api.responses import FhirJSONResponse
 from fhir_server.errors import FhirError, Problem
@@ -17,7 +18,48 @@ log = logging.getLogger(__name__)
 _BY_STATUS = {p.status: p for p in Problem}
 
 
+def _internal_error() -> Response:
+    error = FhirError(Problem.INTERNAL, "Internal server error; the request was not applied")
+    return FhirJSONResponse(error.outcome(), 500)
+
+
+class UnexpectedErrors:
+    """A bug answers 500 from inside the middleware stack, and the exception goes no further.
+
+    Starlette's own handler for `Exception` sits outside every middleware and re-raises after answering, on
+    which uvicorn closes the connection: the client's next request on that keep-alive connection fails, and
+    the 500 had no request id and no Cache-Control. Installed innermost (by `install`), so the answer passes
+    through all of them. Only an exception after the response has started still reaches uvicorn.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            if started:
+                raise
+            log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            await _internal_error()(scope, receive, send)
+
+
 def install(app: FastAPI) -> None:
+    """The handlers, and `UnexpectedErrors` as the innermost middleware: call before adding any other."""
+    app.add_middleware(UnexpectedErrors)
+
     @app.exception_handler(FhirError)
     async def fhir_error(request: Request, exc: FhirError) -> Response:
         return FhirJSONResponse(exc.outcome(), exc.status, dict(exc.headers))
@@ -44,8 +86,11 @@ def install(app: FastAPI) -> None:
         error = FhirError(Problem.INVALID, f"Invalid request {where}: {first.get('msg', 'invalid')}", [where])
         return FhirJSONResponse(error.outcome(), 400)
 
+    # Last resort, for a failure in a middleware outside `UnexpectedErrors`: this answer passes through no
+    # middleware (hence no-store set here), and uvicorn closes the connection after it.
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        error = FhirError(Problem.INTERNAL, "Internal server error; the request was not applied")
-        return FhirJSONResponse(error.outcome(), 500)
+        response = _internal_error()
+        response.headers["Cache-Control"] = "no-store"
+        return response

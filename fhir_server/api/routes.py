@@ -11,15 +11,13 @@ from fastapi import APIRouter, Header, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from fhir_server.access.store import secured
 from fhir_server.api.negotiation import check_request_body_type
 from fhir_server.api.responses import FhirJSONResponse
 from fhir_server.api.services import ContextDep, Services, ServicesDep
-from fhir_server.auth.enforcement import confine_criteria
-from fhir_server.auth.guard import guarded
 from fhir_server.errors import FhirError, Problem
 from fhir_server.interactions import conditional, create, delete, history, patch, read, update, vread
 from fhir_server.interactions.capabilities import capability_statement
-from fhir_server.search.engine import SearchEngine
 from fhir_server.search.locks import COLLECTION as LOCKS
 from fhir_server.search.locks import CriteriaLock
 
@@ -42,7 +40,7 @@ def metadata(services: ServicesDep, ctx: ContextDep) -> Response:
 def system_history(request: Request, services: ServicesDep, ctx: ContextDep) -> Response:
     settings = services.settings
     return history.history(
-        guarded(request, "history-system"),
+        secured(request, "history-system"),
         ctx,
         dict(request.query_params),
         default_count=settings.default_page_size,
@@ -60,18 +58,20 @@ async def create_resource(
 ) -> Response:
     body = await _body(request)
     if if_none_exist is not None:
+        store = secured(request, "create")
+        store.require("search", resource_type)  # the criteria are a search
         return await run_in_threadpool(
             conditional.create_if_none_exist,
-            SearchEngine.configured(services.repository, services.settings, ctx.base_url),
+            store.engine,
             _locks(services),
-            guarded(request, "create"),
+            store,
             ctx,
             services.rules,
             resource_type,
             body,
-            confine_criteria(request, resource_type, if_none_exist),
+            if_none_exist,
         )
-    repository = guarded(request, "create")
+    repository = secured(request, "create")
     return await run_in_threadpool(create.create, repository, ctx, services.rules, resource_type, body)
 
 
@@ -85,15 +85,17 @@ async def conditional_update(
 ) -> Response:
     _type_level_only(resource_type, "PUT")
     body = await _body(request)
+    store = secured(request, "update")
+    store.require("search", resource_type)  # the criteria are a search
     return await run_in_threadpool(
         conditional.conditional_update,
-        SearchEngine.configured(services.repository, services.settings, ctx.base_url),
+        store.engine,
         _locks(services),
-        guarded(request, "update"),
+        store,
         ctx,
         services.rules,
         resource_type,
-        confine_criteria(request, resource_type, request.url.query),
+        request.url.query,
         body,
         if_match=if_match,
     )
@@ -104,12 +106,14 @@ def conditional_delete(
     resource_type: str, request: Request, services: ServicesDep, ctx: ContextDep
 ) -> Response:
     _type_level_only(resource_type, "DELETE")
+    store = secured(request, "delete")
+    store.require("search", resource_type)  # the criteria are a search
     return conditional.conditional_delete(
-        SearchEngine.configured(services.repository, services.settings, ctx.base_url),
-        guarded(request, "delete"),
+        store.engine,
+        store,
         ctx,
         resource_type,
-        confine_criteria(request, resource_type, request.url.query),
+        request.url.query,
         max_matches=services.settings.max_conditional_delete,
     )
 
@@ -129,7 +133,7 @@ def _locks(services: Services) -> CriteriaLock:
 def type_history(resource_type: str, request: Request, services: ServicesDep, ctx: ContextDep) -> Response:
     settings = services.settings
     return history.history(
-        guarded(request, "history-type"),
+        secured(request, "history-type"),
         ctx,
         dict(request.query_params),
         resource_type=resource_type,
@@ -148,7 +152,7 @@ def read_resource(
     if_modified_since: OptionalHeader = None,
 ) -> Response:
     return read.read(
-        guarded(request, "read"),
+        secured(request, "read"),
         ctx,
         resource_type,
         resource_id,
@@ -169,7 +173,7 @@ async def update_resource(
     body = await _body(request)
     return await run_in_threadpool(
         update.update,
-        guarded(request, "update"),
+        secured(request, "update"),
         ctx,
         services.rules,
         resource_type,
@@ -191,7 +195,7 @@ async def patch_resource(
     body = await _body(request, patch_body=True)
     return await run_in_threadpool(
         patch.patch,
-        guarded(request, "patch"),
+        secured(request, "patch"),
         ctx,
         services.rules,
         resource_type,
@@ -209,7 +213,7 @@ def delete_resource(
     ctx: ContextDep,
     if_match: OptionalHeader = None,
 ) -> Response:
-    return delete.delete(guarded(request, "delete"), ctx, resource_type, resource_id, if_match=if_match)
+    return delete.delete(secured(request, "delete"), ctx, resource_type, resource_id, if_match=if_match)
 
 
 @router.get("/{resource_type}/{resource_id}/_history")
@@ -218,7 +222,7 @@ def instance_history(
 ) -> Response:
     settings = services.settings
     return history.history(
-        guarded(request, "history-instance"),
+        secured(request, "history-instance"),
         ctx,
         dict(request.query_params),
         resource_type=resource_type,
@@ -232,4 +236,4 @@ def instance_history(
 def vread_resource(
     resource_type: str, resource_id: str, version_id: str, request: Request, ctx: ContextDep
 ) -> Response:
-    return vread.vread(guarded(request, "vread"), ctx, resource_type, resource_id, version_id)
+    return vread.vread(secured(request, "vread"), ctx, resource_type, resource_id, version_id)

@@ -6,10 +6,12 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from fhir_server.access.store import secured
 from fhir_server.api.negotiation import check_request_body_type
 from fhir_server.api.services import ContextDep, ServicesDep
-from fhir_server.auth.guard import entry_guard
 from fhir_server.interactions import bundle
+from fhir_server.search.locks import COLLECTION as LOCKS
+from fhir_server.search.locks import CriteriaLock
 
 router = APIRouter()
 
@@ -22,12 +24,12 @@ async def batch_or_transaction(request: Request, services: ServicesDep, ctx: Con
     settings = services.settings
     return await run_in_threadpool(
         bundle.process,
-        services.repository,
+        secured(request),
         ctx,
         services.rules,
         body,
-        find_ids=services.find_ids,
         default_count=settings.default_page_size,
         max_count=settings.max_page_size,
-        guard=entry_guard(request),
+        max_entries=settings.max_bundle_entries,
+        locks=CriteriaLock(services.connection.db.get_collection(LOCKS), settings.conditional_lock_seconds),
     )

@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fhir_server.errors import FhirError, Problem
-from fhir_server.params import parse_count, parse_instant
+from fhir_server.params import parse_count, parse_instant, parse_non_negative
 
 _ALLOWED = {
     "date",
@@ -85,10 +85,7 @@ def search_bundle(
     query = audit_query(params)
     single = dict(params)
     count = parse_count(single.get("_count"), default_count, max_count)
-    offset_text = single.get("_offset", "0")
-    if not offset_text.isdigit():
-        raise FhirError(Problem.INVALID, "_offset must be a non-negative integer", ["_offset"])
-    offset = int(offset_text)
+    offset = parse_non_negative(single.get("_offset", "0"), "_offset")
     total = collection.count_documents(query)
     docs = list(collection.find(query, {"res": 1}).sort([("ts", -1), ("_id", -1)]).skip(offset).limit(count))
     kept = [(k, v) for k, v in params if k not in ("_offset", "_count")] + [("_count", str(count))]

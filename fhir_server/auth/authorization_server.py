@@ -3,6 +3,9 @@ one instance per request (it knows the request's public URLs and the caller's ad
 
 Token lifetimes: user tokens FHIR_ACCESS_TOKEN_SECONDS (default 3600, App Launch 2.2 recommends at most an
 hour); backend services 300 s (Backend Services §response: "SHOULD NOT exceed five minutes").
+
+Every token is minted for a user and client that are still active, and carries their revocation generations
+(revocation.py), read before that check, so that deleting or disabling either revokes it exactly.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import Any
 import orjson
 from authlib.common.security import generate_token
 from authlib.oauth2 import AuthorizationServer, OAuth2Error
+from authlib.oauth2.rfc6749.errors import InvalidGrantError
 from joserfc import jws
 from joserfc.errors import JoseError
 from starlette.responses import Response
@@ -29,7 +33,8 @@ from fhir_server.auth.grants import (
 )
 from fhir_server.auth.issued_tokens import IssuedToken
 from fhir_server.auth.principal import Principal
-from fhir_server.auth.refresh_tokens import ONLINE_ACCESS_SECONDS
+from fhir_server.auth.refresh_tokens import ONLINE_ACCESS_SECONDS, FamilyRevoked, Issued, RefreshToken
+from fhir_server.auth.revocation import Generations
 from fhir_server.auth.scopes import LAUNCH, LAUNCH_PATIENT, OFFLINE_ACCESS, ONLINE_ACCESS, ScopeSet
 from fhir_server.auth.token_endpoints import SmartIntrospection, SmartRevocation
 from fhir_server.auth.tokens import Grant, mint_access_token
@@ -45,6 +50,10 @@ class SmartAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         self.urls = urls
         self.address = address
         self._minted: dict[str, Any] = {}
+        self._generations = Generations()  # those of the token just minted
+        # The generations stored with the grant being exchanged (code, refresh token): minting refuses a grant
+        # made before its user or client was deleted or disabled, even if re-created or re-enabled since.
+        self.granted: Generations | None = None
         self.register_token_generator("default", self._generate_token)
         audiences = list(dict.fromkeys([urls.token, endpoint_url]))
         self.register_client_auth_method(
@@ -62,9 +71,11 @@ class SmartAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
 
     def query_client(self, client_id: str) -> Any:
         client = self.auth.clients.get(client_id)
+        if client is None or client.disabled:
+            return None
         # The server root this request reached (or FHIR_PUBLIC_BASE_URL's): a first-party app's redirect
         # URIs are paths on it.
-        return None if client is None else client.for_server(self.urls.fhir_base.rsplit("/", 1)[0])
+        return client.for_server(self.urls.fhir_base.rsplit("/", 1)[0])
 
     def create_oauth2_request(self, request: Any) -> Any:
         return request  # the routes build a PlainOAuth2Request themselves
@@ -89,8 +100,11 @@ class SmartAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
     def handle_error_response(self, request: Any, error: OAuth2Error) -> Response:
         if request is not None and str(getattr(request, "uri", "")).endswith("/token"):
             data = request.payload.data if request.payload is not None else {}
+            # A public client refreshing without client_id is known by its refresh token (grants.py).
+            known = getattr(request, "client", None)
+            client_id = data.get("client_id") or (known.get_client_id() if known is not None else None)
             self._audit_token(
-                Who(data.get("client_id") or _assertion_subject(data) or "unknown", address=self.address),
+                Who(client_id or _assertion_subject(data) or "unknown", address=self.address),
                 outcome="4",
                 description=f"token request refused: {error.error}: {error.description or ''}".strip(),
             )
@@ -98,25 +112,33 @@ class SmartAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
 
     def save_token(self, token: dict[str, Any], request: Any) -> None:
         claims = self._minted
-        jti, exp = claims["jti"], claims["exp"]
+        issued = Issued(claims["jti"], claims["exp"])
         principal: Principal | None = request.user
+        spent: RefreshToken | None = request.refresh_token
         refresh_key = None
         if "refresh_token" in token and principal is not None:
-            scopes = ScopeSet.parse(token["scope"])
-            lifetime = (
-                self.auth.settings.refresh_token_days * 86400
-                if scopes.has(OFFLINE_ACCESS)
-                else ONLINE_ACCESS_SECONDS
-            )
-            refresh_key = self.auth.refresh_tokens.save(
-                token["refresh_token"], request.client.get_client_id(), token["scope"], principal, lifetime
-            )
-        if refresh_key is None and request.refresh_token is not None:
-            refresh_key = request.refresh_token.digest
-        if refresh_key is not None:
-            self.auth.refresh_tokens.remember_access_token(refresh_key, jti, exp)
+            if spent is not None:
+                try:
+                    refresh_key = self.auth.refresh_tokens.rotate(
+                        spent, token["refresh_token"], self._generations, issued
+                    )
+                except FamilyRevoked as revoked:
+                    self._revoke_access_tokens(revoked.issued)
+                    raise InvalidGrantError("The refresh token's grant has been revoked") from None
+            else:
+                refresh_key = self.auth.refresh_tokens.save(
+                    token["refresh_token"],
+                    request.client.get_client_id(),
+                    token["scope"],
+                    principal,
+                    self._refresh_lifetime(token["scope"]),
+                    self._generations,
+                    issued,
+                )
+        elif spent is not None:
+            self.auth.refresh_tokens.remember_access_token(spent.digest, issued.jti, issued.exp)
         if request.authorization_code is not None:
-            self.auth.codes.record_issued(request.form["code"], jti, exp, refresh_key)
+            self.auth.codes.record_issued(request.form["code"], issued.jti, issued.exp, refresh_key)
         who = Who(
             principal.username if principal else request.client.get_client_id(),
             client_id=request.client.get_client_id(),
@@ -131,6 +153,11 @@ class SmartAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
             description=f"token issued: {token['scope']}",
             patients=(patient,) if patient else (),
         )
+
+    def _refresh_lifetime(self, scope: str) -> float:
+        if ScopeSet.parse(scope).has(OFFLINE_ACCESS):
+            return self.auth.settings.refresh_token_days * 86400
+        return ONLINE_ACCESS_SECONDS
 
     # -- tokens -----------------------------------------------------------------------------------------
 
@@ -147,6 +174,7 @@ class SmartAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         scopes = ScopeSet.parse(scope)
         backend = user is None
         lifetime = BACKEND_TOKEN_SECONDS if backend else self.auth.settings.access_token_seconds
+        self._generations = self._active_generations(client.get_client_id(), user)
         grant = Grant(
             subject=user.username if user else client.get_client_id(),
             scope=scope,
@@ -154,6 +182,7 @@ class SmartAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
             patient=user.patient if user else None,
             fhir_user=user.fhir_user if user else None,
             role=user.role if user else None,
+            generations=self._generations,
         )
         access_token, self._minted = mint_access_token(self.auth.keys, self.urls, grant, lifetime)
         token: dict[str, Any] = {
@@ -166,20 +195,50 @@ class SmartAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
             token["patient"] = user.patient
             if scopes.has(LAUNCH) or scopes.has(LAUNCH_PATIENT):
                 token["need_patient_banner"] = user.need_patient_banner
+        # A refresh always returns the grant's next refresh token (rotation), also when it asked for a scope
+        # without offline_access/online_access: the presented one is spent.
+        refreshing = grant_type == "refresh_token"
         if (
             include_refresh_token
             and user is not None
-            and (scopes.has(OFFLINE_ACCESS) or scopes.has(ONLINE_ACCESS))
+            and (scopes.has(OFFLINE_ACCESS) or scopes.has(ONLINE_ACCESS) or refreshing)
         ):
             token["refresh_token"] = generate_token(48)
         return token
+
+    def _active_generations(self, client_id: str, user: Principal | None) -> Generations:
+        """The generations for a token about to be minted, after checking that its user and client are still
+        active. The generations are read first: a deactivation after the read makes them stale, one before it
+        is seen by the check (revocation.py)."""
+        subject = user.username if user else client_id
+        current = self.auth.revocations.current(subject, client_id)
+        if self.granted is not None and self.granted.outdated_by(current):
+            raise InvalidGrantError("The grant was revoked: its user or client has been deleted or disabled")
+        if self.auth.clients.active(client_id) is None:
+            raise InvalidGrantError("The client has been deleted or disabled")
+        if user is not None and self.auth.users.active(user.username) is None:
+            raise InvalidGrantError("The user has been deleted or disabled")
+        return current
 
     def revoke(self, token: IssuedToken) -> None:
         if token.kind == "access_token":
             self.auth.revocations.revoke(str(token.claims["jti"]), token.exp)
         elif token.refresh_key is not None:
-            for jti, exp in self.auth.refresh_tokens.revoke(token.refresh_key):
-                self.auth.revocations.revoke(jti, exp)
+            self._revoke_access_tokens(self.auth.refresh_tokens.revoke(token.refresh_key))
+
+    def refresh_token_reused(self, token: RefreshToken) -> None:
+        """A spent refresh token was presented again: someone else holds a copy. The whole grant goes."""
+        self._revoke_access_tokens(self.auth.refresh_tokens.revoke_family(token.family))
+        self._audit_token(
+            Who(
+                token.principal.username,
+                client_id=token.client_id,
+                role=token.principal.role,
+                address=self.address,
+            ),
+            outcome="4",
+            description="refresh token reused after rotation: the grant and all its tokens are revoked",
+        )
 
     def revoke_replayed_code(self, code: str) -> None:
         issued = self.auth.codes.replayed(code)
@@ -188,8 +247,11 @@ class SmartAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         if issued.access_jti and issued.access_exp:
             self.auth.revocations.revoke(issued.access_jti, issued.access_exp)
         if issued.refresh_digest:
-            for jti, exp in self.auth.refresh_tokens.revoke(issued.refresh_digest):
-                self.auth.revocations.revoke(jti, exp)
+            self._revoke_access_tokens(self.auth.refresh_tokens.revoke(issued.refresh_digest))
+
+    def _revoke_access_tokens(self, issued: list[Issued]) -> None:
+        for token in issued:
+            self.auth.revocations.revoke(token.jti, token.exp)
 
     def _audit_token(
         self, who: Who, *, outcome: str, description: str, patients: tuple[str, ...] = ()

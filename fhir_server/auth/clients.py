@@ -10,6 +10,9 @@ Redirect URIs are matched exactly (RFC 9700 §4.1.3). The one exception are the 
 apps (the dashboard, registered by server code, never through the admin API or CLI): their redirect URIs
 are paths such as `/app/callback`, meaning that path on this server's own root (FHIR_PUBLIC_BASE_URL's, else
 the one the authorization request was sent to) and nowhere else.
+
+Deleting or disabling a client revokes every token issued to it (see revocation.py); a disabled client
+cannot authenticate or start an authorization until it is re-enabled, which does not revive old tokens.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from fhir_server.auth.passwords import hash_secret, verify_secret
+from fhir_server.auth.revocation import Revocations
 from fhir_server.auth.scopes import CONTEXT_SCOPES, ScopeSet, parse_resource_scope, split
 
 ClientKind = Literal["public", "confidential-symmetric", "confidential-asymmetric"]
@@ -59,6 +63,7 @@ class Client(ClientMixin):  # type: ignore[misc]
     introspect: bool = False  # may introspect any token (a resource server), not only its own
     first_party: bool = False  # served by this server: relative redirect URIs (see the module docstring)
     server_root: str | None = None  # this server's root for this request (bound by `for_server`)
+    disabled: bool = False  # a disabled client is unknown to the OAuth endpoints
 
     # -- authlib ClientMixin --------------------------------------------------------------------------
 
@@ -120,6 +125,8 @@ class Client(ClientMixin):  # type: ignore[misc]
             out["jwks_uri"] = self.jwks_url
         if self.jwks:
             out["jwks"] = self.jwks
+        if self.disabled:  # only then, so that the view of an ordinary client keeps its shape
+            out["disabled"] = True
         return out
 
 
@@ -210,6 +217,7 @@ def _loopback(host: str) -> bool:
 class ClientRegistry:
     def __init__(self, db: Database[dict[str, Any]]) -> None:
         self._clients = db.get_collection("auth_clients")
+        self._revocations = Revocations(db)
 
     def add(self, client: Client) -> None:
         doc = {"_id": client.client_id, **_to_doc(client), "created": datetime.now(UTC)}
@@ -226,7 +234,31 @@ class ClientRegistry:
         return [_from_doc(d) for d in self._clients.find().sort("_id", 1)]
 
     def remove(self, client_id: str) -> bool:
-        return self._clients.delete_one({"_id": client_id}).deleted_count == 1
+        if self.get(client_id) is None:
+            return False
+        # Revoked before and after the deletion: see Revocations.revoke_all_of for why both.
+        self._revocations.revoke_all_of("client", client_id)
+        removed = self._clients.delete_one({"_id": client_id}).deleted_count == 1
+        self._revocations.revoke_all_of("client", client_id)
+        return removed
+
+    def set_disabled(self, client_id: str, disabled: bool) -> Client | None:
+        """Disable (revoking every token issued to the client) or re-enable; None if there is no such client.
+        `disabled` is kept out of `_to_doc`, so `put` (the server registering its own apps at every start)
+        does not re-enable a client an administrator disabled."""
+        if self.get(client_id) is None:
+            return None
+        if disabled:
+            self._revocations.revoke_all_of("client", client_id)  # before and after: see revoke_all_of
+        found = self._clients.update_one({"_id": client_id}, {"$set": {"disabled": disabled}}).matched_count
+        if disabled:
+            self._revocations.revoke_all_of("client", client_id)
+        return self.get(client_id) if found else None
+
+    def active(self, client_id: str) -> Client | None:
+        """The client if it is registered and not disabled (checked when a token is minted for it)."""
+        client = self.get(client_id)
+        return None if client is None or client.disabled else client
 
     def put(self, client: Client) -> None:
         """Create or replace (for clients the server registers itself, idempotently at start-up)."""
@@ -263,4 +295,5 @@ def _from_doc(doc: dict[str, Any]) -> Client:
         jwks_url=doc.get("jwks_url"),
         introspect=bool(doc.get("introspect")),
         first_party=bool(doc.get("first_party")),
+        disabled=bool(doc.get("disabled")),
     )

@@ -1,10 +1,11 @@
 """Authorization codes (RFC 6749 §4.1.2): single use, 60 seconds, bound to client, redirect URI, PKCE
 challenge and the granted scope and launch context. A code presented twice is refused, and the tokens
-issued for it are revoked (RFC 6749 §4.1.2, "SHOULD revoke")."""
+issued for it are revoked (RFC 6749 §4.1.2, "SHOULD revoke"). A code also keeps the revocation generations
+of its user and client (revocation.py): one that predates a deletion or disabling of either is refused."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from authlib.oidc.core import AuthorizationCodeMixin
@@ -13,6 +14,7 @@ from pymongo.database import Database
 
 from fhir_server.auth.expiring import digest, ensure_ttl, expires_in, now
 from fhir_server.auth.principal import Principal
+from fhir_server.auth.revocation import Generations
 
 CODE_LIFETIME_SECONDS = 60
 # A replayed code must still be recognised (to revoke its tokens) after it expired.
@@ -28,6 +30,7 @@ class AuthorizationCode(AuthorizationCodeMixin):  # type: ignore[misc]
     code_challenge: str
     code_challenge_method: str
     nonce: str | None
+    generations: Generations = field(default_factory=Generations)
 
     def get_redirect_uri(self) -> str:
         return self.redirect_uri
@@ -73,6 +76,7 @@ class AuthorizationCodes:
                 "code_challenge": record.code_challenge,
                 "code_challenge_method": record.code_challenge_method,
                 "nonce": record.nonce,
+                "generations": record.generations.to_doc(),
                 "valid_until": expires_in(CODE_LIFETIME_SECONDS),
                 "expires": expires_in(_RECORD_LIFETIME_SECONDS),
                 "used": False,
@@ -93,6 +97,7 @@ class AuthorizationCodes:
             code_challenge=doc["code_challenge"],
             code_challenge_method=doc["code_challenge_method"],
             nonce=doc.get("nonce"),
+            generations=Generations.from_doc(doc.get("generations")),
         )
 
     def replayed(self, code: str) -> IssuedFromCode | None:

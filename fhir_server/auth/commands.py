@@ -1,7 +1,10 @@
 """CLI commands of the authorization server (`fhir-server COMMAND --data-dir D …`):
 
   token  --scope "system/*.cruds" [--patient ID] [--expires-in S] [--aud URL]   print an access token
-  client add|list|remove …      user add|list|remove …      launch [--patient ID]      keys rotate|list
+  client add|list|remove|disable|enable …      user add|list|remove|disable|enable …
+  launch [--patient ID]      keys rotate|list
+
+Removing or disabling a client or user revokes all its tokens, also in a server running on the data dir.
 
 Like every command they work whether or not a server runs on the data dir: keys and registrations live in
 its database, so a server started later, or already running, accepts what they create.
@@ -67,7 +70,13 @@ def _token(args: argparse.Namespace, settings: Settings) -> int:
             print(f"warning: Patient/{args.patient} does not exist (yet)", file=sys.stderr)
         urls = Urls.for_base(args.aud or announced_base(auth.db, settings))
         grant = Grant(
-            subject=args.subject, scope=scopes.text, client_id="cli", patient=args.patient, role="admin"
+            subject=args.subject,
+            scope=scopes.text,
+            client_id="cli",
+            patient=args.patient,
+            role="admin",
+            # So that deleting or disabling a user named like --subject revokes this token as well.
+            generations=auth.revocations.current(args.subject, "cli"),
         )
         token, _claims = mint_access_token(auth.keys, urls, grant, lifetime)
         auth.audit.record(
@@ -135,6 +144,24 @@ def _client_remove(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if removed else 1
 
 
+def _client_disable(args: argparse.Namespace, settings: Settings) -> int:
+    return _client_status(args, settings, disabled=True)
+
+
+def _client_enable(args: argparse.Namespace, settings: Settings) -> int:
+    return _client_status(args, settings, disabled=False)
+
+
+def _client_status(args: argparse.Namespace, settings: Settings, *, disabled: bool) -> int:
+    with _auth(settings) as auth:
+        client = auth.clients.set_disabled(args.client_id, disabled)
+    if client is None:
+        print(f"no client {args.client_id!r}", file=sys.stderr)
+        return 1
+    print(json.dumps(client.public_view(), indent=2))
+    return 0
+
+
 def _user_add(args: argparse.Namespace, settings: Settings) -> int:
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
@@ -162,6 +189,24 @@ def _user_remove(args: argparse.Namespace, settings: Settings) -> int:
         removed = auth.users.remove(args.username)
     print("removed" if removed else f"no user {args.username!r}", file=sys.stdout if removed else sys.stderr)
     return 0 if removed else 1
+
+
+def _user_disable(args: argparse.Namespace, settings: Settings) -> int:
+    return _user_status(args, settings, disabled=True)
+
+
+def _user_enable(args: argparse.Namespace, settings: Settings) -> int:
+    return _user_status(args, settings, disabled=False)
+
+
+def _user_status(args: argparse.Namespace, settings: Settings, *, disabled: bool) -> int:
+    with _auth(settings) as auth:
+        user = auth.users.set_disabled(args.username, disabled)
+    if user is None:
+        print(f"no user {args.username!r}", file=sys.stderr)
+        return 1
+    print(json.dumps(user.public_view()))
+    return 0
 
 
 def _launch(args: argparse.Namespace, settings: Settings) -> int:
@@ -223,10 +268,18 @@ def add_commands(sub: Any, common: Callable[[argparse.ArgumentParser], None]) ->
     listing = client.add_parser("list", help="list clients")
     common(listing)
     listing.set_defaults(func=_client_list)
-    remove = client.add_parser("remove", help="remove a client")
+    remove = client.add_parser("remove", help="remove a client (revokes its tokens)")
     common(remove)
     remove.add_argument("client_id")
     remove.set_defaults(func=_client_remove)
+    cdisable = client.add_parser("disable", help="disable a client (revokes its tokens)")
+    common(cdisable)
+    cdisable.add_argument("client_id")
+    cdisable.set_defaults(func=_client_disable)
+    cenable = client.add_parser("enable", help="enable a disabled client (its old tokens stay revoked)")
+    common(cenable)
+    cenable.add_argument("client_id")
+    cenable.set_defaults(func=_client_enable)
 
     user = sub.add_parser("user", help="manage login accounts").add_subparsers(
         dest="user_command", required=True
@@ -244,10 +297,18 @@ def add_commands(sub: Any, common: Callable[[argparse.ArgumentParser], None]) ->
     ulist = user.add_parser("list", help="list users")
     common(ulist)
     ulist.set_defaults(func=_user_list)
-    uremove = user.add_parser("remove", help="remove a user")
+    uremove = user.add_parser("remove", help="remove a user (revokes their tokens)")
     common(uremove)
     uremove.add_argument("username")
     uremove.set_defaults(func=_user_remove)
+    udisable = user.add_parser("disable", help="disable a user (revokes their tokens)")
+    common(udisable)
+    udisable.add_argument("username")
+    udisable.set_defaults(func=_user_disable)
+    uenable = user.add_parser("enable", help="enable a disabled user (their old tokens stay revoked)")
+    common(uenable)
+    uenable.add_argument("username")
+    uenable.set_defaults(func=_user_enable)
 
     launch = sub.add_parser("launch", help="create an EHR launch context; prints the launch id")
     common(launch)

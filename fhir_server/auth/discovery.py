@@ -1,7 +1,9 @@
 """What the server tells clients about its security: `{base}/.well-known/smart-configuration`
-(App Launch 2.2 §conformance / §metadata) and the CapabilityStatement's `rest.security`
+(App Launch 2.2 §conformance / §metadata), the CapabilityStatement's `rest.security`
 (§declaring-support-in-the-capabilitystatement: the SMART-on-FHIR service coding and the oauth-uris
-extension)."""
+extension), and, since `sso-openid-connect` is advertised, the OpenID Provider Metadata at
+`{issuer}/.well-known/openid-configuration` (OpenID Connect Discovery 1.0 §4: the issuer plus that path,
+which is where a client that got an id_token from us looks)."""
 
 from __future__ import annotations
 
@@ -56,7 +58,14 @@ DEVELOPMENT_WARNING = (
 )
 
 
-def smart_configuration(urls: Urls) -> dict[str, Any]:
+# Introspection needs a confidential client (token_endpoints.py); revocation also takes a public one.
+CONFIDENTIAL_AUTH_METHODS = ["private_key_jwt", "client_secret_basic", "client_secret_post"]
+# What our id_tokens hold (authlib's OpenIDCode with SmartOpenID, grants.py).
+ID_TOKEN_CLAIMS = ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "amr", "at_hash", "fhirUser"]
+
+
+def _authorization_server(urls: Urls) -> dict[str, Any]:
+    """The RFC 8414 fields that both documents share."""
     return {
         "issuer": urls.issuer,
         "jwks_uri": urls.jwks,
@@ -67,16 +76,34 @@ def smart_configuration(urls: Urls) -> dict[str, Any]:
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "response_types_supported": ["code"],
         "code_challenge_methods_supported": ["S256"],
-        "token_endpoint_auth_methods_supported": [
-            "private_key_jwt",
-            "client_secret_basic",
-            "client_secret_post",
-            "none",
-        ],
+        "token_endpoint_auth_methods_supported": [*CONFIDENTIAL_AUTH_METHODS, "none"],
         "token_endpoint_auth_signing_alg_values_supported": list(ALGORITHMS),
+        "introspection_endpoint_auth_methods_supported": CONFIDENTIAL_AUTH_METHODS,
+        "introspection_endpoint_auth_signing_alg_values_supported": list(ALGORITHMS),
+        "revocation_endpoint_auth_methods_supported": [*CONFIDENTIAL_AUTH_METHODS, "none"],
+        "revocation_endpoint_auth_signing_alg_values_supported": list(ALGORITHMS),
         "id_token_signing_alg_values_supported": ["RS256"],
         "scopes_supported": SCOPES_SUPPORTED,
-        "capabilities": CAPABILITIES,
+    }
+
+
+def smart_configuration(urls: Urls) -> dict[str, Any]:
+    return {**_authorization_server(urls), "capabilities": CAPABILITIES}
+
+
+def openid_configuration(urls: Urls) -> dict[str, Any]:
+    """OpenID Provider Metadata (OpenID Connect Discovery 1.0 §3). There is no userinfo endpoint (it is only
+    RECOMMENDED): the id_token carries `sub` and `fhirUser`. request_uri_parameter_supported defaults to true
+    and so has to be said false."""
+    return {
+        **_authorization_server(urls),
+        "subject_types_supported": ["public"],
+        "response_modes_supported": ["query"],
+        "claims_supported": ID_TOKEN_CLAIMS,
+        "claim_types_supported": ["normal"],
+        "claims_parameter_supported": False,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
     }
 
 

@@ -4,6 +4,8 @@
   mandatory (`S256Only`), `aud` must be our FHIR base and `launch` must name a live EHR launch context
   (`SmartLaunchParameters`), id_token with `fhirUser` (`SmartOpenID`).
 - `SmartRefreshToken`: §refresh-access-token; a narrower scope may be asked for, a wider one is invalid_scope.
+  Refresh tokens rotate, and a reused one revokes its grant (refresh_tokens.py). A public client may leave
+  out `client_id`: its refresh token names it (SMART's JavaScript client refreshes that way).
 - `BackendServices`: Backend Services §obtaining-an-access-token, client_credentials + private_key_jwt,
   `system/` scopes only.
 """
@@ -13,7 +15,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from authlib.oauth2.rfc6749 import grants
-from authlib.oauth2.rfc6749.errors import InvalidRequestError, InvalidScopeError
+from authlib.oauth2.rfc6749.errors import (
+    InvalidGrantError,
+    InvalidRequestError,
+    InvalidScopeError,
+    UnauthorizedClientError,
+)
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import OpenIDCode, UserInfo
 from joserfc.jwk import RSAKey
@@ -26,7 +33,8 @@ from fhir_server.auth.scopes import FHIR_USER, ScopeSet, join, split
 if TYPE_CHECKING:
     from fhir_server.auth.authorization_server import SmartAuthorizationServer
 
-USER_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+CONFIDENTIAL_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+USER_AUTH_METHODS = [*CONFIDENTIAL_AUTH_METHODS, "none"]
 
 
 class S256Only(CodeChallenge):  # type: ignore[misc]
@@ -127,6 +135,9 @@ class SmartAuthorizationCode(grants.AuthorizationCodeGrant):  # type: ignore[mis
                 code_challenge=data["code_challenge"],
                 code_challenge_method=data["code_challenge_method"],
                 nonce=data.get("nonce"),
+                generations=self.server.auth.revocations.current(
+                    request.user.username, request.client.get_client_id()
+                ),
             ),
         )
 
@@ -134,6 +145,8 @@ class SmartAuthorizationCode(grants.AuthorizationCodeGrant):  # type: ignore[mis
         record = self.server.auth.codes.consume(code, client.get_client_id())
         if record is None:
             self.server.revoke_replayed_code(code)
+        else:
+            self.server.granted = record.generations
         return record
 
     def delete_authorization_code(self, authorization_code: AuthorizationCode) -> None:
@@ -145,10 +158,33 @@ class SmartAuthorizationCode(grants.AuthorizationCodeGrant):  # type: ignore[mis
 
 class SmartRefreshToken(grants.RefreshTokenGrant):  # type: ignore[misc]
     TOKEN_ENDPOINT_AUTH_METHODS = USER_AUTH_METHODS
-    INCLUDE_NEW_REFRESH_TOKEN = False
+    INCLUDE_NEW_REFRESH_TOKEN = True  # rotation (refresh_tokens.py)
     server: SmartAuthorizationServer
 
+    def _validate_request_client(self) -> Any:
+        """A public client cannot authenticate anyway, and SMART's own JavaScript client refreshes without
+        `client_id`: when a request carries no client credentials at all and its refresh token belongs to a
+        public client, the token names the client. Anything else authenticates as usual (a confidential
+        client's refresh token without its credentials stays invalid_client)."""
+        client = self._public_client_of_refresh_token()
+        if client is None:
+            return super()._validate_request_client()
+        if not client.check_grant_type(self.GRANT_TYPE):
+            raise UnauthorizedClientError(f"The client may not use 'grant_type={self.GRANT_TYPE}'")
+        self.request.auth_method = "none"
+        return client
+
+    def _public_client_of_refresh_token(self) -> Any:
+        data = self.request.payload.data
+        credentials = data.get("client_id") or data.get("client_assertion") or data.get("client_secret")
+        if credentials or self.request.headers.get("Authorization"):
+            return None
+        token = self.server.auth.refresh_tokens.find(self.request.form.get("refresh_token") or "")
+        client = self.server.query_client(token.client_id) if token is not None else None
+        return client if client is not None and client.kind == "public" else None
+
     def authenticate_refresh_token(self, refresh_token: str) -> RefreshToken | None:
+        # A spent (rotated) token passes here on purpose: spending it again below is what detects the reuse.
         token = self.server.auth.refresh_tokens.find(refresh_token)
         if token is None or token.is_expired() or token.is_revoked():
             return None
@@ -159,11 +195,22 @@ class SmartRefreshToken(grants.RefreshTokenGrant):  # type: ignore[misc]
         if requested and not all(ScopeSet.parse(token.get_scope()).covers(s) for s in split(requested)):
             raise InvalidScopeError("The requested scope exceeds the scope originally granted")
 
+    def validate_token_request(self) -> None:
+        super().validate_token_request()
+        token: RefreshToken = self.request.refresh_token
+        # Spent atomically once everything else about the request is valid: of parallel refreshes with one
+        # token at most one gets past this line, and a request refused for its scope does not burn the token.
+        if not self.server.auth.refresh_tokens.spend(token.digest):
+            if token.used or self.server.auth.refresh_tokens.was_spent(token.digest):
+                self.server.refresh_token_reused(token)
+            raise InvalidGrantError("The refresh token has already been used or was revoked")
+        self.server.granted = token.generations
+
     def authenticate_user(self, refresh_token: RefreshToken) -> Principal:
         return refresh_token.principal
 
     def revoke_old_credential(self, refresh_token: RefreshToken) -> None:
-        pass  # refresh tokens are not rotated
+        pass  # spent atomically in validate_token_request
 
 
 class BackendServices(grants.ClientCredentialsGrant):  # type: ignore[misc]

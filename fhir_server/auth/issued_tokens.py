@@ -75,7 +75,7 @@ def _access(auth: AuthComponents, token: str) -> IssuedToken | None:
         scope=str(claims.get("scope", "")),
         exp=claims["exp"],
         subject=str(claims.get("sub")),
-        revoked=auth.revocations.is_revoked(claims["jti"]),
+        revoked=auth.revocations.token_revoked(claims),
         claims=claims,
     )
 
@@ -85,13 +85,20 @@ def _refresh(auth: AuthComponents, token: str) -> IssuedToken | None:
     if found is None:
         return None
     principal = found.principal
+    # A spent (rotated) token can no longer be used, so it is not active; nor is one whose user or client
+    # has been deleted or disabled since it was issued.
+    revoked = (
+        found.revoked
+        or found.used
+        or auth.revocations.outdated(found.generations, principal.username, found.client_id)
+    )
     return IssuedToken(
         kind="refresh_token",
         client_id=found.client_id,
         scope=found.scope,
         exp=int(found.expires.timestamp()),
         subject=principal.username,
-        revoked=found.revoked,
+        revoked=revoked,
         claims={"patient": principal.patient, "fhirUser": principal.fhir_user},
         refresh_key=found.digest,
     )

@@ -80,14 +80,17 @@ class PendingAuthorizations:
     def update(self, tx: str, **changes: Any) -> None:
         self._pending.update_one({"_id": tx}, {"$set": changes})
 
-    def login_failed(self, tx: str) -> int:
+    def take_login_attempt(self, tx: str) -> int | None:
+        """Count a login attempt against this sign-in request BEFORE its password is compared; its number
+        (1, 2, …), or None when the request has used up its attempts. Atomic, so that parallel posts of one
+        login form cannot together compare more than MAX_LOGIN_FAILURES passwords."""
         doc = self._pending.find_one_and_update(
-            {"_id": tx}, {"$inc": {"failures": 1}}, return_document=ReturnDocument.AFTER
+            {"_id": tx, "failures": {"$lt": MAX_LOGIN_FAILURES}},
+            {"$inc": {"failures": 1}},
+            {"failures": 1},
+            return_document=ReturnDocument.AFTER,
         )
-        failures = int(doc["failures"]) if doc else MAX_LOGIN_FAILURES
-        if failures >= MAX_LOGIN_FAILURES:
-            self.finish(tx)
-        return failures
+        return None if doc is None else int(doc["failures"])
 
     def finish(self, tx: str) -> None:
         self._pending.delete_one({"_id": tx})

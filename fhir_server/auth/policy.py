@@ -18,8 +18,9 @@ from typing import Any, Literal
 from fhir_server.auth.compartment import is_patient_data, patient_of
 from fhir_server.auth.scope_filters import matches_filters
 from fhir_server.auth.scopes import ADMIN, ResourceScope, ScopeSet
-from fhir_server.authz import Action
 
+# What a caller asks to do with a resource; each maps to one SMART permission letter (LETTERS).
+Action = Literal["read", "search", "create", "update", "delete"]
 Role = Literal["admin", "clinician", "patient"]
 ROLES: tuple[Role, ...] = ("admin", "clinician", "patient")
 
@@ -39,6 +40,10 @@ class AccessContext:
     token_id: str | None = None
     expires_at: int | None = None
     unrestricted: bool = False  # anonymous access in development mode
+    # Revocation generations of the token's user and client when it was minted (fhir_server.auth.revocation):
+    # whatever acts later on this access's behalf (a SMART Health Link) can tell when it was revoked.
+    user_generation: int = 0
+    client_generation: int = 0
 
     @property
     def is_admin(self) -> bool:
@@ -126,3 +131,19 @@ def _scope_allows(
     ):
         return False
     return matches_filters(resource_type, resource, scope.filters, access.base_url)
+
+
+def unconfined(access: AccessContext, action: Action, resource_type: str) -> bool:
+    """Does some scope grant `action` on every resource of the type (no compartment, no filter)?"""
+    if access.unrestricted:
+        return True
+    letter = LETTERS[action]
+    for scope in access.scopes.resource:
+        if not scope.grants(letter, resource_type) or scope.filters:
+            continue
+        patient = access.confinement(scope)
+        if patient is None:
+            return True
+        if patient is not False and not is_patient_data(resource_type) and letter in _READ_LETTERS:
+            return True
+    return False

@@ -17,19 +17,24 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from fhir_server.access.store import SecuredStore, store_for
 from fhir_server.auth.audit import AuditRecord, Who
 from fhir_server.auth.consent_text import describe
 from fhir_server.auth.oauth_request import PlainOAuth2Request, read_form
 from fhir_server.auth.pages import error_page, page
 from fhir_server.auth.pending import MAX_LOGIN_FAILURES, PendingAuthorization
+from fhir_server.auth.policy import AccessContext
 from fhir_server.auth.principal import Principal
 from fhir_server.auth.routes_oauth import BROWSER_COOKIE, authorization_error, components, server_for, urls_of
-from fhir_server.auth.scopes import ADMIN, LAUNCH, LAUNCH_PATIENT, join, split
+from fhir_server.auth.scopes import ADMIN, LAUNCH, LAUNCH_PATIENT, ScopeSet, join, split
 from fhir_server.auth.users import User
 
 router = APIRouter(prefix="/auth")
 _PICKER_LIMIT = 50
 _PICKER_SCAN = 5000
+# What the signed-in user may see of Patients, as a token of theirs would say it: everything for clinicians
+# and admins, their own record for a patient (fhir_server.auth.policy, user/ scopes).
+_PICKER_SCOPE = "user/Patient.rs"
 _EXPIRED = (
     "This sign-in request has expired or was started in another browser. Return to the app and start again."
 )
@@ -51,18 +56,21 @@ def _login(request: Request, form: dict[str, str]) -> Response:
     if pending is None:
         return error_page("Sign-in expired", _EXPIRED)
     username = form.get("username", "").strip()
-    user = auth.users.authenticate(username, form.get("password", ""))
+    # Both budgets, this sign-in request's and the account's, are spent before the password is compared, so
+    # that parallel guesses cannot outrun them (users.py, pending.py).
+    attempt = auth.pending.take_login_attempt(pending.tx)
+    if attempt is None:
+        auth.pending.finish(pending.tx)
+        return error_page("Too many attempts", "Sign-in was stopped after too many failed attempts.", 429)
+    result = auth.users.login(username, form.get("password", ""))
+    user = result.user
     if user is None:
-        failures = auth.pending.login_failed(pending.tx)
-        _audit_login(
-            request,
-            username or "unknown",
-            pending.client_id,
-            "4",
-            "login failed: wrong user name or password",
-        )
-        if failures >= MAX_LOGIN_FAILURES:
+        reason = f"login failed: {result.outcome.value}"
+        _audit_login(request, username or "unknown", pending.client_id, "4", reason)
+        if attempt >= MAX_LOGIN_FAILURES:
+            auth.pending.finish(pending.tx)
             return error_page("Too many attempts", "Sign-in was stopped after too many failed attempts.", 429)
+        # The same answer for a locked or disabled account as for a wrong password: no hint which names exist.
         return page(
             "login.html",
             401,
@@ -99,7 +107,11 @@ def patients(request: Request, tx: str = "", q: str = "") -> Response:
 
 
 def _picker(request: Request, pending: PendingAuthorization, query: str) -> Response:
-    found, truncated = _find_patients(request, query)
+    # Read again: the login that shows the picker has only just recorded who signed in.
+    signed_in = _pending(request, pending.tx)
+    if signed_in is None or signed_in.username is None:
+        return error_page("Sign-in expired", _EXPIRED)
+    found, truncated = _find_patients(_picker_store(request, signed_in), query)
     return page(
         "patients.html",
         tx=pending.tx,
@@ -111,25 +123,49 @@ def _picker(request: Request, pending: PendingAuthorization, query: str) -> Resp
     )
 
 
-def _find_patients(request: Request, query: str) -> tuple[list[dict[str, Any]], bool]:
-    """A name/birth-date filter over current Patients (the picker does not depend on the search module)."""
-    repository = components(request).repository
-    if repository is None:
-        return [], False
-    needle = query.strip().casefold()
-    cursor = (
-        repository.collection("Patient").find({"cur": True, "del": False}, {"res": 1}).limit(_PICKER_SCAN)
+def _picker_store(request: Request, pending: PendingAuthorization) -> SecuredStore | None:
+    """The data the signed-in user may see, bound to an access built as their token's would be (subject,
+    client, role, fhirUser): the picker never lists a patient the user could not read with a token."""
+    user = components(request).users.get(pending.username) if pending.username else None
+    if user is None:
+        return None
+    access = AccessContext(
+        subject=user.username,
+        scopes=ScopeSet.parse(_PICKER_SCOPE),
+        base_url=urls_of(request).fhir_base,
+        client_id=pending.client_id,
+        fhir_user=user.fhir_user,
+        role=user.role,
     )
+    address = request.client.host if request.client else None
+    return store_for(request.app.state, access, "search", address)
+
+
+def _find_patients(store: SecuredStore | None, query: str) -> tuple[list[dict[str, Any]], bool]:
+    """A name/birth-date/id filter over the current Patients the user may see (one AuditEvent for those
+    listed)."""
+    if store is None:
+        return [], False
+    engine = store.engine
+    needle = query.strip().casefold()
+    candidates = sorted(engine.candidates("Patient", engine.clauses([])), key=lambda c: c.id)
+    shown = store.showing()
     found: list[dict[str, Any]] = []
-    for doc in cursor:
-        summary = _summary(doc["res"])
+    truncated = False
+    for version in engine.load("Patient", candidates[:_PICKER_SCAN]):
+        if version.resource is None:
+            continue
+        summary = _summary(version.resource)
         haystack = f"{summary['name']} {summary['birth_date'] or ''} {summary['id']}".casefold()
         if needle and needle not in haystack:
             continue
         if len(found) == _PICKER_LIMIT:
-            return found, True
-        found.append(summary)
-    return sorted(found, key=lambda p: p["name"].casefold()), False
+            truncated = True
+            break
+        if shown.visible("Patient", version.resource):
+            found.append(summary)
+    shown.record("patient picker")
+    return sorted(found, key=lambda p: p["name"].casefold()), truncated
 
 
 def _summary(patient: dict[str, Any]) -> dict[str, Any]:
@@ -159,7 +195,8 @@ def _choose_patient(request: Request, form: dict[str, str]) -> Response:
     if user is None or user.role == "patient":
         return error_page("Not allowed", "Only clinicians and administrators choose a patient.", 403)
     chosen = form.get("patient", "")
-    current = auth.repository.read("Patient", chosen) if auth.repository and chosen else None
+    store = _picker_store(request, pending)
+    current = store.read("Patient", chosen) if store is not None and chosen else None
     if current is None or current.deleted:
         return _picker(request, pending, "")
     auth.pending.update(pending.tx, patient=chosen)
@@ -180,7 +217,7 @@ def _consent_page(request: Request, tx: str) -> Response:
         # party to consent to. The user gets what their role may grant, as if they had allowed everything.
         auth.pending.finish(pending.tx)
         return _decide(request, pending, user, set(_offerable(pending, user)), allow=True)
-    patient_label = _patient_label(request, pending.patient)
+    patient_label = _patient_label(_picker_store(request, pending), pending.patient)
     scopes = [{"scope": s, "text": describe(s, patient_label)} for s in _offerable(pending, user)]
     return page(
         "consent.html",
@@ -205,11 +242,12 @@ def _offerable(pending: PendingAuthorization, user: User) -> list[str]:
     return offer
 
 
-def _patient_label(request: Request, patient_id: str | None) -> str | None:
-    repository = components(request).repository
-    if patient_id is None or repository is None:
+def _patient_label(store: SecuredStore | None, patient_id: str | None) -> str | None:
+    """The consent page names the launch patient, read as the user would read it (an id when it is not
+    visible to them: the page must not show a name the user could not see)."""
+    if patient_id is None or store is None:
         return None
-    version = repository.read("Patient", patient_id)
+    version = store.read("Patient", patient_id)
     if version is None or version.resource is None:
         return patient_id
     return str(_summary(version.resource)["name"])

@@ -1,6 +1,7 @@
 """OAuth endpoints of the SMART authorization server and the discovery documents.
 
 GET  {fhir}/.well-known/smart-configuration   App Launch 2.2 §conformance (public, CORS open)
+GET  /auth/.well-known/openid-configuration    OpenID Connect Discovery 1.0 (the issuer is /auth)
 GET  /auth/jwks                                the public keys of our tokens
 GET|POST /auth/authorize                       §obtain-authorization-code (starts login → picker → consent)
 POST /auth/token                               §obtain-access-token, §refresh-access-token, Backend Services
@@ -18,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 
 from fhir_server.auth.authorization_server import SmartAuthorizationServer
 from fhir_server.auth.components import AuthComponents
-from fhir_server.auth.discovery import smart_configuration
+from fhir_server.auth.discovery import openid_configuration, smart_configuration
 from fhir_server.auth.oauth_request import PlainOAuth2Request, oauth_request, read_form
 from fhir_server.auth.pages import error_page, page, stylesheet
 from fhir_server.auth.pending import PENDING_LIFETIME_SECONDS
@@ -47,6 +48,13 @@ def server_for(request: Request, endpoint_url: str) -> SmartAuthorizationServer:
 @router.get("/fhir/.well-known/smart-configuration")
 def smart_configuration_document(request: Request) -> Response:
     return JSONResponse(smart_configuration(urls_of(request)), headers=_OPEN_CORS)
+
+
+@router.get("/auth/.well-known/openid-configuration")
+def openid_configuration_document(request: Request) -> Response:
+    # At the issuer's own path (issuer + "/.well-known/openid-configuration", Discovery §4.1), where a client
+    # resolves the `iss` of our id_tokens; not under /fhir, whose document would not match its issuer.
+    return JSONResponse(openid_configuration(urls_of(request)), headers=_OPEN_CORS)
 
 
 @router.get("/auth/jwks")

@@ -1,8 +1,9 @@
 """Access tokens: signed JWTs (RFC 9068 shape) minted by the token endpoint and `fhir-server token`, and
 verified by the resource server on every request (App Launch 2.2 §access-token-response, RFC 6750).
 
-Claims: iss (our authorization server), aud (the FHIR base), sub, client_id, scope, iat, exp, jti, and the
-launch context (`patient`), `fhirUser` and `role` of the user behind it.
+Claims: iss (our authorization server), aud (the FHIR base), sub, client_id, scope, iat, exp, jti, the
+launch context (`patient`), `fhirUser` and `role` of the user behind it, and the revocation generations of
+its user and client (`sub_gen`, `client_gen`, see revocation.py).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from joserfc.errors import JoseError
 
 from fhir_server.auth.keys import SIGNING_ALGORITHM, KeyStore
 from fhir_server.auth.policy import ROLES, AccessContext
-from fhir_server.auth.revocation import Revocations
+from fhir_server.auth.revocation import Generations, Revocations
 from fhir_server.auth.scopes import ScopeSet
 from fhir_server.auth.urls import Urls
 
@@ -38,6 +39,9 @@ class Grant:
     patient: str | None = None
     fhir_user: str | None = None
     role: str | None = None
+    # Read from Revocations.current() before the user and client were checked to be active; None for tokens
+    # of no registered user or client (SMART Health Links), which count as generation 0.
+    generations: Generations | None = None
 
 
 def mint_access_token(keys: KeyStore, urls: Urls, grant: Grant, lifetime: int) -> tuple[str, dict[str, Any]]:
@@ -59,6 +63,8 @@ def mint_access_token(keys: KeyStore, urls: Urls, grant: Grant, lifetime: int) -
         "role": grant.role,
     }
     claims.update({k: v for k, v in optional.items() if v})
+    if grant.generations is not None:
+        claims.update(grant.generations.claims())
     header = {"alg": SIGNING_ALGORITHM, "kid": signing.kid, "typ": "at+jwt"}
     return jwt.encode(header, claims, signing.key, algorithms=[SIGNING_ALGORITHM]), claims
 
@@ -94,14 +100,15 @@ class TokenVerifier:
             raise InvalidToken("The access token is for another audience (aud is not this FHIR base URL)")
         if claims.get("iss") != urls.issuer:
             raise InvalidToken("The access token was issued by another authorization server")
-        jti = claims.get("jti")
-        if not isinstance(jti, str) or self._revocations.is_revoked(jti):
+        # The one database read per request: the jti and the generations of the token's user and client.
+        if self._revocations.token_revoked(claims):
             raise InvalidToken("The access token has been revoked")
         return access_context(claims, urls)
 
 
 def access_context(claims: dict[str, Any], urls: Urls) -> AccessContext:
     role = claims.get("role")
+    generations = Generations.from_claims(claims)
     return AccessContext(
         subject=str(claims.get("sub")),
         scopes=ScopeSet.parse(claims.get("scope") if isinstance(claims.get("scope"), str) else ""),
@@ -112,4 +119,6 @@ def access_context(claims: dict[str, Any], urls: Urls) -> AccessContext:
         role=role if role in ROLES else None,
         token_id=claims.get("jti"),
         expires_at=claims.get("exp"),
+        user_generation=generations.user,
+        client_generation=generations.client,
     )

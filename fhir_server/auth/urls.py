@@ -1,8 +1,9 @@
 """Where things are: the FHIR base a token is for, and the authorization server next to it.
 
 The OAuth endpoints live under `/auth`, a sibling of `/fhir`: with FHIR_PUBLIC_BASE_URL
-`https://h.example/fhir` they are `https://h.example/auth/…`. Without it both are taken from the request,
-like every other absolute URL the server writes.
+`https://h.example/fhir` they are `https://h.example/auth/…`. Without it both are on the address the server
+is bound to (fhir_server.auth.server_base) — never on the request's Host header, which the client chooses:
+these URLs decide which token audiences and issuers are accepted.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 
 from starlette.requests import HTTPConnection
 
+from fhir_server.auth.server_base import fhir_base
 from fhir_server.settings import Settings
 
 AUTH_PREFIX = "/auth"
@@ -27,8 +29,14 @@ class Urls:
         return cls(fhir_base, fhir_base.rsplit("/", 1)[0] + AUTH_PREFIX)
 
     @classmethod
+    def for_settings(cls, settings: Settings) -> Urls:
+        return cls.for_base(fhir_base(settings))
+
+    @classmethod
     def for_request(cls, request: HTTPConnection, settings: Settings) -> Urls:
-        return cls.for_base(settings.public_base_url or f"{str(request.base_url).rstrip('/')}/fhir")
+        """The same for every request: nothing about the request (Host, scheme, forwarded headers) is
+        used, so a forged Host can neither widen the accepted audiences nor appear in a URL we write."""
+        return cls.for_settings(settings)
 
     @property
     def issuer(self) -> str:

@@ -1,11 +1,16 @@
 """User accounts of the login page: admins, clinicians, and patients linked to their Patient resource
-(the `fhirUser` of App Launch 2.2 §scopes-for-requesting-identity-data). Passwords are scrypt-hashed."""
+(the `fhirUser` of App Launch 2.2 §scopes-for-requesting-identity-data). Passwords are scrypt-hashed.
+
+Deleting or disabling a user revokes every token issued for them (see revocation.py); a disabled user cannot
+sign in, and re-enabling them does not bring the old tokens back.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import Enum
 from typing import Any
 
 from pymongo.database import Database
@@ -13,6 +18,7 @@ from pymongo.errors import DuplicateKeyError
 
 from fhir_server.auth.passwords import hash_secret, verify_secret
 from fhir_server.auth.policy import ROLES, Role
+from fhir_server.auth.revocation import Revocations
 
 _USERNAME = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
 _FHIR_USER = re.compile(
@@ -20,9 +26,12 @@ _FHIR_USER = re.compile(
 )
 MIN_PASSWORD_LENGTH = 8
 # Password guessing is throttled per account: after this many failures within the window, every attempt fails
-# (even with the right password) until the window has passed since the last failure.
+# (even with the right password) until the window has passed since the last failure. Success resets the count.
 MAX_FAILED_LOGINS = 10
 LOCKOUT = timedelta(minutes=15)
+# Taking an attempt is two conditional updates; a concurrent attempt opening a new window between them makes
+# both miss once, never twice in a row.
+_ATTEMPT_TRIES = 3
 
 
 class UserError(ValueError):
@@ -35,6 +44,7 @@ class User:
     role: Role
     fhir_user: str | None = None  # relative reference, e.g. "Patient/123"
     name: str | None = None
+    disabled: bool = False
 
     @property
     def patient(self) -> str | None:
@@ -43,12 +53,34 @@ class User:
         return None
 
     def public_view(self) -> dict[str, Any]:
-        return {"username": self.username, "role": self.role, "fhirUser": self.fhir_user, "name": self.name}
+        view: dict[str, Any] = {
+            "username": self.username,
+            "role": self.role,
+            "fhirUser": self.fhir_user,
+            "name": self.name,
+        }
+        if self.disabled:  # only then, so that the view of an ordinary account keeps its shape
+            view["disabled"] = True
+        return view
+
+
+class LoginOutcome(Enum):
+    SIGNED_IN = "signed in"
+    WRONG = "wrong user name or password"
+    LOCKED = "account locked after too many failed attempts"
+    DISABLED = "account disabled"
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    outcome: LoginOutcome
+    user: User | None = None  # set when signed in
 
 
 class UserRegistry:
     def __init__(self, db: Database[dict[str, Any]]) -> None:
         self._users = db.get_collection("auth_users")
+        self._revocations = Revocations(db)
 
     def add(
         self, username: str, password: str, role: str, fhir_user: str | None = None, name: str | None = None
@@ -69,23 +101,51 @@ class UserRegistry:
         return user
 
     def authenticate(self, username: str, password: str) -> User | None:
+        return self.login(username, password).user
+
+    def login(self, username: str, password: str) -> LoginResult:
+        """Check a password, at most MAX_FAILED_LOGINS times per window and account however many guesses
+        arrive in parallel: an attempt is taken (counted as a failure) atomically BEFORE the password is
+        compared, and only a correct password gives it back by resetting the count."""
         doc = self._users.find_one({"_id": username}) if _USERNAME.match(username or "") else None
-        # Hash even for an unknown name, so response time does not tell which names exist.
-        ok = verify_secret(password, doc["password"] if doc else None)
-        if doc is None:
-            return None
+        if doc is None or doc.get("disabled"):
+            # Hash anyway, so that response time does not tell which names exist (or are disabled).
+            verify_secret(password, None)
+            return LoginResult(LoginOutcome.WRONG if doc is None else LoginOutcome.DISABLED)
+        if not self._take_attempt(username):
+            verify_secret(password, None)  # as slow as a real comparison, but no guess is compared
+            return LoginResult(LoginOutcome.LOCKED)
+        if not verify_secret(password, doc["password"]):
+            return LoginResult(LoginOutcome.WRONG)
+        self._users.update_one({"_id": username}, {"$set": {"failures": 0}})
+        return LoginResult(LoginOutcome.SIGNED_IN, _from_doc(doc))
+
+    def _take_attempt(self, username: str) -> bool:
+        """Count one attempt against the account unless it is locked; False when it is. Each update below is
+        conditional and atomic in the database, so parallel attempts (in any worker) cannot all read the same
+        count and all pass: at most MAX_FAILED_LOGINS of them get through per window."""
         now = datetime.now(UTC)
-        last = doc.get("last_failure")
-        recent = last is not None and now - last < LOCKOUT
-        if recent and int(doc.get("failures", 0)) >= MAX_FAILED_LOGINS:
-            return None
-        if not ok:
-            failures = int(doc.get("failures", 0)) + 1 if recent else 1
-            self._users.update_one({"_id": username}, {"$set": {"failures": failures, "last_failure": now}})
-            return None
-        if doc.get("failures"):
-            self._users.update_one({"_id": username}, {"$set": {"failures": 0}})
-        return _from_doc(doc)
+        window_start = now - LOCKOUT
+        for _ in range(_ATTEMPT_TRIES):
+            within = self._users.update_one(
+                {
+                    "_id": username,
+                    "last_failure": {"$gte": window_start},
+                    "failures": {"$lt": MAX_FAILED_LOGINS},
+                },
+                {"$inc": {"failures": 1}, "$set": {"last_failure": now}},
+            )
+            if within.matched_count:
+                return True
+            # No failure within the window: this attempt opens a new one (only one concurrent attempt can,
+            # since it moves last_failure into the window for the others).
+            fresh = self._users.update_one(
+                {"_id": username, "$or": [{"last_failure": None}, {"last_failure": {"$lt": window_start}}]},
+                {"$set": {"failures": 1, "last_failure": now}},
+            )
+            if fresh.matched_count:
+                return True
+        return False
 
     def get(self, username: str) -> User | None:
         doc = self._users.find_one({"_id": username})
@@ -95,7 +155,29 @@ class UserRegistry:
         return [_from_doc(d) for d in self._users.find().sort("_id", 1)]
 
     def remove(self, username: str) -> bool:
-        return self._users.delete_one({"_id": username}).deleted_count == 1
+        if self.get(username) is None:
+            return False
+        # Revoked before and after the deletion: see Revocations.revoke_all_of for why both.
+        self._revocations.revoke_all_of("user", username)
+        removed = self._users.delete_one({"_id": username}).deleted_count == 1
+        self._revocations.revoke_all_of("user", username)
+        return removed
+
+    def set_disabled(self, username: str, disabled: bool) -> User | None:
+        """Disable (revoking every token issued for the user) or re-enable; None if there is no such user."""
+        if self.get(username) is None:
+            return None
+        if disabled:
+            self._revocations.revoke_all_of("user", username)  # before and after: see revoke_all_of
+        found = self._users.update_one({"_id": username}, {"$set": {"disabled": disabled}}).matched_count
+        if disabled:
+            self._revocations.revoke_all_of("user", username)
+        return self.get(username) if found else None
+
+    def active(self, username: str) -> User | None:
+        """The user if they exist and are not disabled (checked when a token is minted for them)."""
+        user = self.get(username)
+        return None if user is None or user.disabled else user
 
 
 def _validated(username: str, password: str, role: str, fhir_user: str | None, name: str | None) -> User:
@@ -113,4 +195,4 @@ def _validated(username: str, password: str, role: str, fhir_user: str | None, n
 
 
 def _from_doc(doc: dict[str, Any]) -> User:
-    return User(doc["_id"], doc["role"], doc.get("fhir_user"), doc.get("name"))
+    return User(doc["_id"], doc["role"], doc.get("fhir_user"), doc.get("name"), bool(doc.get("disabled")))

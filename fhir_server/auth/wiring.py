@@ -11,9 +11,8 @@ from starlette.middleware.cors import CORSMiddleware
 from fhir_server.auth import routes_admin, routes_audit, routes_login, routes_oauth
 from fhir_server.auth.components import AuthComponents, build_auth
 from fhir_server.auth.discovery import capability_security
-from fhir_server.auth.enforcement import SmartAuthorizer
 from fhir_server.auth.middleware import BearerAuthentication
-from fhir_server.auth.server_base import local_base, record_server_base
+from fhir_server.auth.server_base import fhir_base, record_server_base
 from fhir_server.auth.startup import announce
 from fhir_server.auth.urls import Urls
 from fhir_server.db import DatabaseConnection
@@ -32,18 +31,14 @@ EXPOSED_HEADERS = ["Location", "Content-Location", "ETag", "Last-Modified", "WWW
 
 def security_statement(settings: Settings) -> Callable[[str], Mapping[str, Any]]:
     development = settings.auth_mode == "development"
-    return lambda fhir_base: capability_security(Urls.for_base(fhir_base), development)
-
-
-def authorizer() -> SmartAuthorizer:
-    return SmartAuthorizer()
+    return lambda base: capability_security(Urls.for_base(base), development)
 
 
 def start(settings: Settings, connection: DatabaseConnection, repository: MongoRepository) -> AuthComponents:
     auth = build_auth(settings, connection, repository)
     auth.keys.signing_key()  # generate the first key now rather than on the first token request
     record_server_base(connection.db, settings)
-    announce(settings, local_base(settings))
+    announce(settings, fhir_base(settings))
     return auth
 
 

@@ -3,19 +3,22 @@
 GET /app/...                      the single-page app (index.html for every page: history-API routing)
 GET /app/static/...               its assets (HTML, ES modules, CSS), shipped in the package, no CDN
 GET /app/api/config               what the page needs to start (FHIR base, client id, scopes, systems)
-GET /app/api/hospitals            each registered hospital with its last sync (needs an access token)
+GET /app/api/hospitals            each registered hospital the caller may see, with its last sync
 GET /dashboard                    -> /app/                               (the old application's addresses,
 GET /patient-access/{id}          -> /app/patients/{id}                   kept for bookmarks and printed QR
 GET /federation-access?…          -> /app/federation?…                    codes; 308, query string kept)
 
 Every page and asset is sent with a Content-Security-Policy that allows only this origin's scripts, styles
 and connections (no inline script), and without a referrer (the OAuth callback URL carries a code).
+
+The API's token is verified by the server's one bearer check (fhir_server.auth.middleware, which classifies
+/app/api as protected and the pages, assets and config as public); its routes reach data only through the
+caller's secured store (fhir_server.access.store).
 """
 
 from __future__ import annotations
 
 import html
-from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -26,11 +29,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 
 from fhir_server import __version__
-from fhir_server.auth import policy
+from fhir_server.access.store import SecuredStore, secured
 from fhir_server.auth.components import AuthComponents
-from fhir_server.auth.enforcement import forbidden
-from fhir_server.auth.policy import AccessContext, anonymous_development
-from fhir_server.auth.tokens import InvalidToken
 from fhir_server.auth.urls import Urls
 from fhir_server.dashboard.client import CALLBACK_PATH, CLIENT_ID, SCOPE
 from fhir_server.dicomweb.runtime import DicomwebRuntime, RuntimeDep
@@ -65,11 +65,12 @@ router = APIRouter(tags=["dashboard"])
 
 def _urls(request: Request) -> Urls:
     auth: AuthComponents = request.app.state.auth
-    return Urls.for_request(request, auth.settings)
+    return Urls.for_settings(auth.settings)
 
 
 def server_root(request: Request) -> str:
-    """This server's root URL (the FHIR base without `/fhir`), as the authorization server sees it."""
+    """This server's root URL (the FHIR base without `/fhir`), as the authorization server sees it: from
+    the configuration, never from the Host header (the page sends its sign-in to this address)."""
     return _urls(request).fhir_base.rsplit("/", 1)[0]
 
 
@@ -125,36 +126,25 @@ def config(request: Request) -> Response:
     return JSONResponse(body, headers={**SECURITY_HEADERS, "Cache-Control": "no-cache"})
 
 
-def authenticated(request: Request) -> AccessContext:
-    """The caller's verified access token (/app is outside the Bearer middleware's prefixes)."""
-    auth: AuthComponents = request.app.state.auth
-    urls = _urls(request)
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    try:
-        if not scheme and auth.development:
-            return anonymous_development(urls.fhir_base)
-        if scheme.lower() != "bearer" or not token.strip():
-            raise InvalidToken("A Bearer access token is required (Authorization: Bearer <token>)")
-        return auth.verifier.verify(token.strip(), urls)
-    except InvalidToken as exc:
-        challenge = f'Bearer realm="{urls.fhir_base}", error="invalid_token", error_description="{exc}"'
-        raise FhirError(Problem.UNAUTHORIZED, str(exc), headers={"WWW-Authenticate": challenge}) from None
-
-
 @router.get(f"{APP_PREFIX}/api/hospitals")
 async def hospitals(request: Request, runtime: RuntimeDep) -> Response:
-    """Registered hospitals and their last Orthanc sync: not exposed by any other API. Anyone who may search
-    Organizations may see it (no Orthanc URL or credential is in it)."""
-    access = await run_in_threadpool(authenticated, request)
-    if not policy.decide(access, "search", "Organization", None):
-        raise forbidden("The access token's scopes do not allow search on Organization")
-    body = await run_in_threadpool(hospital_sync_report, runtime)
+    """Registered hospitals and their last Orthanc sync: not exposed by any other API. The caller sees the
+    hospitals whose Organization they may search (no Orthanc URL or credential is in it)."""
+    store = secured(request, "search")
+    body = await run_in_threadpool(hospital_sync_report, runtime, store)
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
 
-def hospital_sync_report(runtime: DicomwebRuntime) -> dict[str, Any]:
+def hospital_sync_report(runtime: DicomwebRuntime, store: SecuredStore) -> dict[str, Any]:
+    store.require("search", "Organization")
+    engine = store.engine
+    # Every Organization the caller may search (a handful: one per hospital), so that a token whose scopes
+    # are filtered to some hospitals sees only those.
+    visible = {c.id for c in engine.candidates("Organization", engine.clauses([]))}
     out = []
     for hospital in runtime.connections.all():
+        if hospital.organization_id not in visible:
+            continue
         state = runtime.sync.state.get(hospital.organization_id)
         out.append(
             {
@@ -162,19 +152,13 @@ def hospital_sync_report(runtime: DicomwebRuntime) -> dict[str, Any]:
                 "identifier": hospital.identifier,
                 "name": hospital.name,
                 "endpoints": [f"Endpoint/{i}" for i in hospital.endpoint_ids],
-                "lastSync": _instant(state.last_completed_at),
-                "lastSyncError": state.last_error,
+                # lastSync, lastSyncError, lastAttempt, consecutiveFailures, failingSince: how fresh the
+                # hospital's studies are, and since when its PACS could not be synced.
+                **state.to_json(),
             }
         )
-    return {"hospitals": out}
-
-
-def _instant(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    # 0: no background sync (studies change only by `fhir-server sync` or "Sync now").
+    return {"hospitals": out, "syncIntervalSeconds": runtime.sync.settings.dicomweb_sync_interval_seconds}
 
 
 @router.api_route(f"{APP_PREFIX}/api/{{rest:path}}", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])

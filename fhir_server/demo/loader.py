@@ -20,7 +20,12 @@ from fhir_server.auth.users import UserRegistry
 from fhir_server.demo.dataset import NATIONAL_ID_ISSUER, DemoStudy, demo_studies, rows
 from fhir_server.demo.dicom_samples import make_study
 from fhir_server.dicomweb.connections import HospitalConnection
-from fhir_server.dicomweb.hospitals import HospitalRequest, register_hospital
+from fhir_server.dicomweb.hospitals import (
+    HospitalChanges,
+    HospitalRequest,
+    create_hospital,
+    update_hospital,
+)
 from fhir_server.dicomweb.orthanc_errors import OrthancFailure
 from fhir_server.dicomweb.orthanc_rest import OrthancRest
 from fhir_server.dicomweb.runtime import ensure_indexes, sync_services
@@ -32,6 +37,7 @@ from mappers.legacy_modality import modality_lookup_from_terminology
 from terminology.systems import DICOM_UID_SYSTEM
 
 CREDENTIALS_FILE = "demo-credentials.json"
+_LEASE_WAIT_SECONDS = 120.0
 # Demo sign-ins for the dashboard: one per staff role.
 DEMO_USERS = {
     "demo-admin": ("admin", "Demo Administrator"),
@@ -97,7 +103,8 @@ def load_demo(
             report.studies.append(_ensure_images(services, sync, hospital, study, report))
         # One full pass from Orthanc's change feed: builds each uploaded study's ImagingStudy from what
         # Orthanc returns and records the hospital's sync cursor and last completed sync.
-        result = sync_hospital(sync, hospital)
+        # A running server's background sync of this hospital may hold its lease: wait for it.
+        result = sync_hospital(sync, hospital, lease_wait=_LEASE_WAIT_SECONDS)
         if result.failure or result.study_errors:
             report.images_missing.append(f"{name}: sync {result.failure or '; '.join(result.study_errors)}")
     return report
@@ -141,18 +148,31 @@ def _ensure_users(users: UserRegistry, data_dir: Path) -> dict[str, str]:
 def _register(
     services: Services, sync: SyncServices, legacy_id: str, name: str, access: OrthancAccess
 ) -> HospitalConnection:
-    request = HospitalRequest(
-        name=name,
-        identifier=legacy_id,
+    """Connects the demo hospital to its Orthanc: created the first time, its address and credentials
+    updated later (local Orthancs get new ports at every start). The demo checks and reports reachability
+    itself (an unreachable Orthanc still leaves complete FHIR data), so the registration saves anyway."""
+    if sync.connections.by_identifier(legacy_id) is None:
+        request = HospitalRequest(
+            name=name,
+            identifier=legacy_id,
+            orthanc_url=access.url,
+            orthanc_user=access.username,
+            orthanc_password=access.password,
+            national_id_issuers=(NATIONAL_ID_ISSUER,),
+            allow_offline=True,
+        )
+        return create_hospital(
+            sync.repository, sync.connections, sync.find_ids, services.settings, request
+        ).connection
+    changes = HospitalChanges(
         orthanc_url=access.url,
-        orthanc_user=access.username,
+        orthanc_user=access.username or "",
         orthanc_password=access.password,
-        national_id_issuers=(NATIONAL_ID_ISSUER,),
+        allow_offline=True,
     )
-    registration = register_hospital(
-        sync.repository, sync.connections, sync.find_ids, services.settings, request
-    )
-    return registration.connection
+    return update_hospital(
+        sync.repository, sync.connections, services.settings, legacy_id, changes
+    ).connection
 
 
 def _orthanc_version(hospital: HospitalConnection, services: Services) -> str:

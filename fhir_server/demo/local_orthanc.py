@@ -2,12 +2,21 @@
 process per hospital with its storage under the data dir, loopback only, HTTP authentication on.
 
 They are children of the process that starts them and die with it (parent-death signal), so a demo
-server never leaves PACS processes behind. Ports are chosen afresh at every start; the caller registers
-the hospital again with the new address (registration is an idempotent update).
+server never leaves PACS processes behind. Ports are chosen afresh at every start; the caller updates the
+hospital's registration with the new address.
+
+One Orthanc at a time may use a storage directory (its SQLite index is locked by the first: a second one
+fails with "database is locked"). The process that starts it holds an exclusive `flock` on `orthanc.lock`
+and records the port in `running.json`; another process (`fhir-server demo` while `serve --demo` runs)
+finds the lock taken and uses the running Orthanc instead of starting its own.
+
+Files that hold the Orthanc password (`orthanc.json`, `credentials.json`) are readable by their owner only.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import secrets
@@ -15,7 +24,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 
@@ -26,6 +35,9 @@ DICOMWEB_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
 INSTALL_HINT = "apt-get install -y --no-install-recommends orthanc orthanc-dicomweb"
 _USER = "fhir-server"
 _CREDENTIALS = "credentials.json"
+_CONFIG = "orthanc.json"
+_LOCK = "orthanc.lock"
+_RUNNING = "running.json"
 
 
 class LocalOrthancError(RuntimeError):
@@ -47,6 +59,8 @@ class LocalOrthanc:
     dicom_server: bool = False
     dicom_port: int = 0
     process: subprocess.Popen[bytes] | None = None
+    reused: bool = False  # another process runs this Orthanc; we only use it
+    _lock: IO[str] | None = field(default=None, repr=False)
 
     @classmethod
     def in_directory(cls, name: str, directory: Path) -> LocalOrthanc:
@@ -55,6 +69,7 @@ class LocalOrthanc:
         path = directory / _CREDENTIALS
         if path.exists():
             password = json.loads(path.read_text())["password"]
+            path.chmod(0o600)  # older versions may have left it readable by others
         else:
             password = secrets.token_urlsafe(18)
             descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -75,13 +90,28 @@ class LocalOrthanc:
         return self.directory / "orthanc.log"
 
     def start(self, timeout: float = 30) -> LocalOrthanc:
+        """Starts this Orthanc, or attaches to it when another process already runs it."""
         if missing := missing_orthanc():
             raise LocalOrthancError(
                 f"Orthanc is not installed ({', '.join(map(str, missing))} missing); install: {INSTALL_HINT}"
             )
         self.directory.mkdir(parents=True, exist_ok=True)
-        config = self.directory / "orthanc.json"
-        config.write_text(json.dumps(self.config(), indent=2))
+        lock = (self.directory / _LOCK).open("a+")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            return self._attach(timeout)
+        self._lock = lock
+        try:
+            return self._start_owned(timeout)
+        except BaseException:
+            self._release()
+            raise
+
+    def _start_owned(self, timeout: float) -> LocalOrthanc:
+        config = self.directory / _CONFIG
+        _write_private(config, json.dumps(self.config(), indent=2))
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [str(ORTHANC), str(config)],
@@ -96,22 +126,53 @@ class LocalOrthanc:
                 raise LocalOrthancError(
                     f"Orthanc {self.name} exited; see {self.log_path}: {self._log_tail()}"
                 )
-            try:
-                if httpx.get(f"{self.url}/system", auth=self.auth, timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
+            if self._answers():
+                running = {"http_port": self.http_port, "pid": self.process.pid, "owner_pid": os.getpid()}
+                _write_private(self.directory / _RUNNING, json.dumps(running))
+                return self
             time.sleep(0.1)
         self.stop()
         raise LocalOrthancError(
             f"Orthanc {self.name} did not answer within {timeout:.0f}s; see {self.log_path}"
         )
 
+    def _attach(self, timeout: float) -> LocalOrthanc:
+        """Use the Orthanc another process started on this directory (its port is in running.json)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+                running = json.loads((self.directory / _RUNNING).read_text())
+                self.http_port = int(running["http_port"])
+                if self._answers():
+                    self.reused = True
+                    return self
+            if time.monotonic() > deadline:
+                raise LocalOrthancError(
+                    f"Orthanc {self.name} under {self.directory} is run by another process (see "
+                    f"{self.directory / _RUNNING}), but it did not answer within {timeout:.0f}s"
+                )
+            time.sleep(0.1)
+
+    def _answers(self) -> bool:
+        try:
+            return httpx.get(f"{self.url}/system", auth=self.auth, timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
     def stop(self) -> None:
         if self.process is not None:
             # Orthanc flushes its index on the way out: give it time before killing.
             stop(self.process, timeout=20)
+            with contextlib.suppress(FileNotFoundError):
+                (self.directory / _RUNNING).unlink()
         self.process = None
+        self._release()
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            fcntl.flock(self._lock, fcntl.LOCK_UN)
+            self._lock.close()
+            self._lock = None
 
     def config(self) -> dict[str, Any]:
         config: dict[str, Any] = {
@@ -132,3 +193,12 @@ class LocalOrthanc:
 
     def _log_tail(self) -> str:
         return self.log_path.read_text(errors="replace")[-2000:] if self.log_path.exists() else "(no log)"
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Owner-only (0600) whatever the umask, also when the file exists from an older version: it holds
+    the Orthanc password."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)
+    with os.fdopen(descriptor, "w") as out:
+        out.write(text)

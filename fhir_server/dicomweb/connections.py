@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 from urllib.parse import urlsplit, urlunsplit
 
 from pymongo import ASCENDING, IndexModel
@@ -27,6 +27,11 @@ DICOMWEB_ROOT = "/dicom-web"
 
 Document = dict[str, Any]
 
+# How sync finds a patient's national ID in this hospital's DICOM: "issuer" = a PatientID whose Issuer of
+# Patient ID is one of `national_id_issuers`; "patient-id" = the hospital puts the national ID in PatientID.
+NationalIdSource = Literal["issuer", "patient-id"]
+NATIONAL_ID_SOURCES: tuple[str, ...] = get_args(NationalIdSource)
+
 
 @dataclass(frozen=True)
 class HospitalConnection:
@@ -41,6 +46,7 @@ class HospitalConnection:
     password: str | None = field(default=None, repr=False)
     # Issuer of Patient ID (0010,0021) texts this hospital uses for national IDs, besides the system URI.
     national_id_issuers: tuple[str, ...] = ()
+    national_id_source: NationalIdSource = "issuer"
 
     @property
     def dicomweb_url(self) -> str:
@@ -69,6 +75,7 @@ class HospitalConnection:
             "endpoints": [f"Endpoint/{i}" for i in self.endpoint_ids],
             "patientIdSystem": self.patient_id_system,
             "nationalIdIssuers": list(self.national_id_issuers),
+            "nationalIdSource": self.national_id_source,
         }
 
 
@@ -95,6 +102,10 @@ class ConnectionStore:
         self._collection: Collection[Document] = db.get_collection(COLLECTION)
         self._key = master_key
 
+    @property
+    def database(self) -> Database[Document]:
+        return self._collection.database
+
     def ensure_indexes(self) -> None:
         self._collection.create_indexes(
             [
@@ -103,6 +114,10 @@ class ConnectionStore:
             ]
         )
         self._seal_plain_passwords()
+
+    def insert(self, connection: HospitalConnection) -> None:
+        """A new hospital; DuplicateKeyError if its id or identifier is registered already."""
+        self._collection.insert_one(self._to_doc(connection))
 
     def save(self, connection: HospitalConnection) -> None:
         self._collection.replace_one(
@@ -166,6 +181,7 @@ def _fields_without_password(connection: HospitalConnection) -> Document:
         "endpoint_ids": list(connection.endpoint_ids),
         "patient_id_system": connection.patient_id_system,
         "national_id_issuers": list(connection.national_id_issuers),
+        "national_id_source": connection.national_id_source,
     }
 
 
@@ -181,4 +197,10 @@ def _connection(doc: Document, password: str | None) -> HospitalConnection:
         username=doc.get("username"),
         password=password,
         national_id_issuers=tuple(doc.get("national_id_issuers") or ()),
+        # Connections saved before the field existed used issuers only.
+        national_id_source=_national_id_source(doc.get("national_id_source")),
     )
+
+
+def _national_id_source(value: object) -> NationalIdSource:
+    return "patient-id" if value == "patient-id" else "issuer"

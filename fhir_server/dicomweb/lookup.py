@@ -9,7 +9,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from fhir_server.interactions import conditional
-from fhir_server.interactions.bundle import FindIds
+from fhir_server.interactions.conditional import FindIds
 
 __all__ = ["FindIds", "identifier_query", "resolve_find_ids"]
 

@@ -2,10 +2,16 @@
 
 Down -> 503, too slow -> 504, anything else wrong upstream (refused credentials, 5xx) -> 502
 (https://hl7.org/fhir/R4/http.html#2.21.0.3 lets any HTTP status carry an OperationOutcome).
+
+`OrthancFailure.message` is for operators (CLI, log, `/health/orthanc`): it names the hospital and may quote
+Orthanc. A client only ever gets a generic OperationOutcome (`to_fhir_error`): Orthanc's own text can echo
+paths, UIDs of other patients' studies, versions and configuration, so it is logged under the request id
+(the `X-Request-ID` the client receives) and never relayed.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Literal
@@ -14,6 +20,9 @@ import httpx
 import requests
 
 from fhir_server.errors import FhirError, Problem
+from fhir_server.observability.logs import request_id
+
+log = logging.getLogger(__name__)
 
 FailureKind = Literal["unreachable", "timeout", "auth", "not-found", "rejected", "error"]
 
@@ -25,6 +34,21 @@ _PROBLEMS: dict[FailureKind, Problem] = {
     "rejected": Problem.INVALID,
     "error": Problem.BAD_GATEWAY,
 }
+# One text for every "not there" of a DICOMweb endpoint — no such study, a study the caller may not see, or
+# a series or instance Orthanc does not have — so that a 404 never tells which of them it was.
+NOT_FOUND_MESSAGE = (
+    "Not found at this DICOMweb endpoint (no such study, series or instance, or not one this access token "
+    "may see)"
+)
+_SEE_LOG = "; the server log has the details under this response's X-Request-ID"
+_CLIENT_MESSAGES: dict[FailureKind, str] = {
+    "unreachable": "The hospital's PACS is not reachable at the moment; try again later" + _SEE_LOG,
+    "timeout": "The hospital's PACS did not answer in time; try again later" + _SEE_LOG,
+    "auth": "The hospital's PACS could not serve this request" + _SEE_LOG,
+    "not-found": NOT_FOUND_MESSAGE,
+    "rejected": "The hospital's PACS rejected this request's DICOMweb parameters" + _SEE_LOG,
+    "error": "The hospital's PACS could not serve this request" + _SEE_LOG,
+}
 
 
 class OrthancFailure(Exception):
@@ -34,7 +58,14 @@ class OrthancFailure(Exception):
         self.message = message
 
     def to_fhir_error(self) -> FhirError:
-        return FhirError(_PROBLEMS[self.kind], self.message)
+        """The client's answer: generic. What really happened goes to the log, with the request id."""
+        log.warning(
+            "DICOMweb proxy, request %s: %s",
+            request_id.get() or "-",
+            self.message,
+            extra={"fields": {"kind": self.kind}},
+        )
+        return FhirError(_PROBLEMS[self.kind], _CLIENT_MESSAGES[self.kind])
 
 
 def kind_of_status(status: int) -> FailureKind:

@@ -1,25 +1,38 @@
 """Which Patient a DICOM study belongs to.
 
+Where the national ID is, is a rule per hospital (`HospitalConnection.national_id_source`):
+- `issuer` (the default): Issuer of Patient ID (0010,0021) or an Other Patient IDs Sequence (0010,1002)
+  item whose issuer is the national-ID system (or a text the hospital registered for it);
+- `patient-id`: the PACS stores the national ID itself as PatientID (no issuer); Other Patient IDs with a
+  registered issuer are still read when PatientID is empty.
+
 Matching, first hit wins (an identifier that matches several Patients is ambiguous and not used):
-1. the national ID, from Issuer of Patient ID (0010,0021) or an Other Patient IDs Sequence (0010,1002) item
-   whose issuer is the national-ID system (or a text the hospital registered for it); this is what joins a
-   patient's studies across hospitals;
+1. the national ID; this is what joins a patient's studies across hospitals;
 2. the DICOM PatientID under its issuer (the header's, else the hospital's patient-ID system).
+A Patient merged into another (`link` of type `replaced-by`, see Patient/$merge) stands for the one it was
+merged into: a study of it goes to the survivor, and the source and survivor sharing an identifier is no
+ambiguity.
 
 An unmatched study is not dropped: a Patient is created from the header (mappers.patient) with the PatientID
-(and national ID) as identifiers and a deterministic id, and the sync summary lists it, so that someone can
-review or merge it. Guessing by name and birth date is deliberately not done.
+and the national ID as identifiers, and a deterministic id (from the national ID when there is one, so that
+two hospitals' syncs racing for one person write one Patient), and the sync summary lists it. Guessing by
+name and birth date is deliberately not done: when the new Patient has the same demographics as an existing
+one, a match candidate is recorded (fhir_server.patients.candidates) for a person to merge or dismiss.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, replace
 from typing import Any, Literal
+from urllib.parse import urlencode
 
 from fhir_server.dicomweb import ids
 from fhir_server.dicomweb.connections import HospitalConnection
 from fhir_server.dicomweb.lookup import FindIds, identifier_query
 from fhir_server.dicomweb.writes import write_if_changed
+from fhir_server.patients.candidates import MatchCandidates
+from fhir_server.patients.demographics import REASON, demographic_keys, identifier_values, replaced_by
 from fhir_server.storage.mongo import MongoRepository
 from mappers.dicom_json import DicomJson, items, text
 from mappers.dicom_tags import Tag
@@ -27,8 +40,12 @@ from mappers.legacy_values import canonical_national_id
 from mappers.patient import patient_from_dicom_json
 from terminology.systems import V2_0203_SYSTEM
 
+log = logging.getLogger(__name__)
+
 OTHER_PATIENT_IDS_SEQUENCE = "00101002"
 _NATIONAL_ID_TYPE = {"coding": [{"system": V2_0203_SYSTEM, "code": "NI"}]}
+# Merges chain (A into B, later B into C); a cycle could only come from hand-edited links.
+_MAX_MERGE_HOPS = 10
 
 MatchedBy = Literal["national-id", "patient-id", "created", "existing-created"]
 
@@ -39,6 +56,7 @@ class PatientMatch:
     matched_by: MatchedBy
     patient_id: str | None  # the DICOM PatientID, for the sync report
     ambiguous: tuple[str, ...] = ()  # identifiers that matched more than one Patient
+    possible_duplicates: tuple[str, ...] = ()  # existing Patients a new one resembles (candidates recorded)
 
     @property
     def created(self) -> bool:
@@ -52,32 +70,47 @@ class PatientMatcher:
         find_ids: FindIds,
         hospital: HospitalConnection,
         national_id_system: str,
+        candidates: MatchCandidates | None = None,
     ) -> None:
         self._repository = repository
         self._find_ids = find_ids
         self._hospital = hospital
         self._national_system = national_id_system
+        # The sync is built by code that predates candidates (SyncServices): it reaches their collection
+        # through the database the repository already uses.
+        self._candidates = candidates or MatchCandidates(repository.collection("Patient").database)
 
     def match(self, attributes: DicomJson, study_uid: str) -> PatientMatch:
         """`attributes`: the study's patient module (QIDO result with an instance's metadata as fallback)."""
         header = patient_from_dicom_json(attributes, issuer_system=self._hospital.patient_id_system)
         local = (header.get("identifier") or [None])[0]
         national = self.national_id(attributes)
+        dicom_patient_id = text(attributes, Tag.PatientID)
         ambiguous: list[str] = []
-        candidates: list[tuple[MatchedBy, str | None, str]] = []
+        lookups: list[tuple[MatchedBy, str | None, str]] = []
         if national is not None:
-            candidates.append(("national-id", self._national_system, national))
+            lookups.append(("national-id", self._national_system, national))
         if local is not None:
-            candidates.append(("patient-id", local.get("system"), local["value"]))
-        for matched_by, system, value in candidates:
-            found = self._find_ids(self._repository, "Patient", identifier_query(system, value))
+            lookups.append(("patient-id", local.get("system"), local["value"]))
+        for matched_by, system, value in lookups:
+            found = self._survivors(
+                self._find_ids(self._repository, "Patient", identifier_query(system, value))
+            )
             if len(found) == 1:
-                return PatientMatch(f"Patient/{found[0]}", matched_by, text(attributes, Tag.PatientID))
+                return PatientMatch(f"Patient/{found[0]}", matched_by, dicom_patient_id)
             if len(found) > 1:
                 ambiguous.append(f"{system}|{value}")
-        return self._create(header, national, study_uid, tuple(ambiguous), text(attributes, Tag.PatientID))
+        match, created = self._create(header, national, study_uid, tuple(ambiguous), dicom_patient_id)
+        if created is not None:
+            duplicates = self._record_possible_duplicates(created, national, study_uid)
+            match = replace(match, possible_duplicates=duplicates)
+        return match
 
     def national_id(self, attributes: DicomJson) -> str | None:
+        if self._hospital.national_id_source == "patient-id":
+            value = text(attributes, Tag.PatientID)
+            if value and value.strip():
+                return canonical_national_id(value)
         accepted = {self._national_system, *self._hospital.national_id_issuers}
         for dataset in [attributes, *items(attributes, OTHER_PATIENT_IDS_SEQUENCE)]:
             issuer = text(dataset, Tag.IssuerOfPatientID)
@@ -86,6 +119,27 @@ class PatientMatcher:
                 return canonical_national_id(value)
         return None
 
+    def _survivors(self, patient_ids: list[str]) -> list[str]:
+        """The Patients these stand for once merges are followed, each once, in order."""
+        return list(dict.fromkeys(self._survivor(i) for i in patient_ids))
+
+    def _survivor(self, patient_id: str) -> str:
+        current = patient_id
+        seen = {current}
+        for _hop in range(_MAX_MERGE_HOPS):
+            version = self._repository.read("Patient", current)
+            resource = version.resource if version is not None and not version.deleted else None
+            following = replaced_by(resource) if resource is not None else None
+            if following is None or following in seen:
+                return current
+            # A survivor that is gone (deleted since) is no place for a study: keep the last live one.
+            target = self._repository.read("Patient", following)
+            if target is None or target.deleted:
+                return current
+            seen.add(following)
+            current = following
+        return current
+
     def _create(
         self,
         header: dict[str, Any],
@@ -93,9 +147,12 @@ class PatientMatcher:
         study_uid: str,
         ambiguous: tuple[str, ...],
         dicom_patient_id: str | None,
-    ) -> PatientMatch:
+    ) -> tuple[PatientMatch, dict[str, Any] | None]:
+        """The match, and the Patient written when it was created now (None when it existed)."""
         identifiers: list[dict[str, Any]] = list(header.get("identifier") or [])
-        if identifiers:
+        if national is not None:
+            patient_id = ids.patient_id(self._national_system, national)
+        elif identifiers:
             first = identifiers[0]
             patient_id = ids.patient_id(first.get("system") or "", first["value"])
         else:
@@ -106,11 +163,58 @@ class PatientMatcher:
             )
         current = self._repository.read("Patient", patient_id)
         if current is not None and not current.deleted:
-            # Created by an earlier sync (or a concurrent one) and perhaps edited since: leave it alone.
-            return PatientMatch(f"Patient/{patient_id}", "existing-created", dicom_patient_id, ambiguous)
+            # Created by an earlier sync (or a concurrent one) and perhaps edited or merged since: leave it
+            # alone, and follow a merge to the survivor.
+            reference = f"Patient/{self._survivor(patient_id)}"
+            return PatientMatch(reference, "existing-created", dicom_patient_id, ambiguous), None
         resource = {**header, "resourceType": "Patient", "id": patient_id}
         if identifiers:
             resource["identifier"] = identifiers
         outcome, _ = write_if_changed(self._repository, resource)
         matched_by: MatchedBy = "created" if outcome == "created" else "existing-created"
-        return PatientMatch(f"Patient/{patient_id}", matched_by, dicom_patient_id, ambiguous)
+        match = PatientMatch(f"Patient/{patient_id}", matched_by, dicom_patient_id, ambiguous)
+        return match, resource if outcome == "created" else None
+
+    def _record_possible_duplicates(
+        self, created: dict[str, Any], national: str | None, study_uid: str
+    ) -> tuple[str, ...]:
+        """Existing Patients with the same demographics as the one just created, each recorded as a match
+        candidate; never merged here."""
+        keys = demographic_keys(created)
+        if not keys:
+            return ()
+        birth, gender = next(iter(keys))[2:]
+        found: set[str] = set()
+        # The family initial keeps the lookup small (one birthday and sex is many people in a country);
+        # the full comparison is done below on the normalized names.
+        for initial in sorted({family[:1] for family, _given, _b, _g in keys}):
+            query = urlencode({"birthdate": f"eq{birth}", "gender": gender, "family": initial})
+            found.update(self._find_ids(self._repository, "Patient", query))
+        found.discard(created["id"])
+        duplicates: list[str] = []
+        for other_id in sorted(found):
+            version = self._repository.read("Patient", other_id)
+            other = version.resource if version is not None and not version.deleted else None
+            if other is None or replaced_by(other) is not None or not keys & demographic_keys(other):
+                continue
+            other_nationals = identifier_values(other, self._national_system)
+            if national is not None and other_nationals and national not in other_nationals:
+                continue  # two different national IDs: two people, however alike
+            self._candidates.record(
+                created["id"],
+                other_id,
+                reason=REASON,
+                hospital=self._hospital.organization_id,
+                hospital_name=self._hospital.name,
+                study_uid=study_uid,
+            )
+            duplicates.append(f"Patient/{other_id}")
+            log.info(
+                "dicomweb sync of %s: Patient/%s may be the same person as Patient/%s (%s); "
+                "review it under GET /admin/patient-matches",
+                self._hospital.name,
+                created["id"],
+                other_id,
+                REASON,
+            )
+        return tuple(duplicates)

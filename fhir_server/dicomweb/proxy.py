@@ -1,12 +1,15 @@
 """The DICOMweb proxy: `GET /dicomweb/{endpoint-id}/…` forwarded to that hospital's Orthanc.
 
-Before anything is forwarded, the study named in the path is resolved to its ImagingStudy and the
-authorization hook must allow reading it (403 otherwise); a QIDO-RS search across studies comes back with
-only the allowed studies' results (so a page may hold fewer than `limit`; `offset` pages Orthanc's list).
+Data is reached only through the caller's `SecuredStore` (a request without a verified token gets a 401
+before anything is looked up). Before anything is forwarded, the study named in the path is resolved to its
+ImagingStudy through the store: a study that does not exist and one the caller may not see get the same 404
+(same status, body and headers), so the proxy is no oracle for other patients' study UIDs. A QIDO-RS search
+across studies needs search access to ImagingStudy (403 from the token's scopes alone) and comes back with
+only the visible studies' results (so a page may hold fewer than `limit`; `offset` pages Orthanc's list).
 Orthanc's credentials are added here and never leave the server; responses are streamed (a whole study is
 never held in memory), and Orthanc URLs inside DICOM JSON and multipart part headers are rewritten to ours.
-Orthanc down -> 503, too slow -> 504, other upstream trouble -> 502, all as OperationOutcome.
-PS3.18 §10.4 (WADO-RS), §10.6 (QIDO-RS).
+Orthanc down -> 503, too slow -> 504, other upstream trouble -> 502, all as generic OperationOutcomes
+(Orthanc's own text goes to the log only, see orthanc_errors). PS3.18 §10.4 (WADO-RS), §10.6 (QIDO-RS).
 """
 
 from __future__ import annotations
@@ -23,15 +26,22 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
-from fhir_server.api.services import Services, ServicesDep
+from fhir_server.access.store import SecuredStore, secured
+from fhir_server.api.services import ServicesDep
 from fhir_server.dicomweb.addresses import PROXY_PREFIX, endpoint_address
 from fhir_server.dicomweb.connections import DICOMWEB_ROOT, HospitalConnection
-from fhir_server.dicomweb.orthanc_errors import status_failure, transport_failure
+from fhir_server.dicomweb.orthanc_errors import (
+    NOT_FOUND_MESSAGE,
+    OrthancFailure,
+    status_failure,
+    transport_failure,
+)
 from fhir_server.dicomweb.proxy_paths import DicomwebTarget, parse_target
 from fhir_server.dicomweb.runtime import DicomwebRuntime, RuntimeDep
 from fhir_server.dicomweb.stream_rewrite import replace_in_part_headers, replace_in_stream
-from fhir_server.dicomweb.study_access import allowed_study_uids, find_study, result_study_uid
+from fhir_server.dicomweb.study_access import STUDY, read_study, result_study_uid, visible_study_uids
 from fhir_server.errors import FhirError, Problem
+from fhir_server.observability.logs import request_id
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +56,13 @@ _PASSED_RESPONSE_HEADERS = ("content-type", "content-length", "etag", "last-modi
 async def dicomweb_get(
     endpoint_id: str, path: str, request: Request, services: ServicesDep, runtime: RuntimeDep
 ) -> Response:
+    target = parse_target(path)
+    # First the caller's store: 401 without a verified token, before anything at all is looked up.
+    across = target is not None and target.searches_across_studies
+    store = secured(request, "search" if across else "read")
     hospital = await run_in_threadpool(runtime.connections.by_endpoint, endpoint_id)
     if hospital is None:
         raise FhirError(Problem.NOT_FOUND, f"There is no DICOMweb endpoint {endpoint_id!r} on this server")
-    target = parse_target(path)
     if target is None:
         raise FhirError(
             Problem.NOT_SUPPORTED,
@@ -57,39 +70,33 @@ async def dicomweb_get(
         )
     ours = endpoint_address(services.settings, endpoint_id)
     if target.study_uid is None:
-        return await _search_across_studies(request, services, runtime, hospital, target, ours)
-    study = await run_in_threadpool(
-        find_study, services.repository, runtime.studies, hospital, target.study_uid
-    )
+        return await _search_across_studies(request, store, runtime, hospital, target, ours)
+    study = await run_in_threadpool(read_study, store, runtime.studies, hospital, target.study_uid)
     if study is None:
-        raise FhirError(
-            Problem.NOT_FOUND,
-            f"Study {target.study_uid} is not known at {hospital.name} (not in its PACS, or not synced yet)",
-        )
-    allowed = await run_in_threadpool(services.authorizer.allows, request, "read", "ImagingStudy", study)
-    if not allowed:
-        raise FhirError(Problem.FORBIDDEN, f"Reading ImagingStudy/{study['id']} is not allowed")
+        # Absent, not synced yet, or not the caller's: one answer for all (no existence oracle).
+        raise FhirError(Problem.NOT_FOUND, NOT_FOUND_MESSAGE)
     return await _stream(runtime.http, hospital, target, request, ours)
 
 
 async def _search_across_studies(
     request: Request,
-    services: Services,
+    store: SecuredStore,
     runtime: DicomwebRuntime,
     hospital: HospitalConnection,
     target: DicomwebTarget,
     ours: str,
 ) -> Response:
-    if not await run_in_threadpool(services.authorizer.allows, request, "search", "ImagingStudy", None):
-        raise FhirError(Problem.FORBIDDEN, "Searching ImagingStudy is not allowed")
+    # Decided by the token's scopes alone, before Orthanc is asked anything.
+    store.require("search", STUDY)
     upstream_request = _upstream_request(runtime.http, hospital, target, request, accept=DICOM_JSON)
     upstream = await _send(runtime.http, hospital, upstream_request, stream=False)
     results = _qido_results(hospital, upstream.content)
     uids = {uid for uid in map(result_study_uid, results) if uid}
-    allowed = await run_in_threadpool(
-        allowed_study_uids, services.repository, runtime.studies, services.authorizer, request, hospital, uids
-    )
-    shown = [result for result in results if result_study_uid(result) in allowed]
+    showing = store.showing()
+    visible = await run_in_threadpool(visible_study_uids, store, showing, runtime.studies, hospital, uids)
+    # A result without a Study Instance UID cannot be decided on: left out (default deny).
+    shown = [result for result in results if result_study_uid(result) in visible]
+    await run_in_threadpool(showing.record, request.url.path)
     body = orjson.dumps(shown).replace(_orthanc_base(upstream_request), ours.encode())
     return Response(body, media_type=DICOM_JSON)
 
@@ -120,10 +127,10 @@ def _qido_results(hospital: HospitalConnection, body: bytes) -> list[dict[str, A
     except orjson.JSONDecodeError:
         results = None
     if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
-        raise FhirError(
-            Problem.BAD_GATEWAY,
-            f"the Orthanc of {hospital.name} sent a QIDO-RS answer that is not DICOM JSON",
+        failure = OrthancFailure(
+            "error", f"the Orthanc of {hospital.name} sent a QIDO-RS answer that is not DICOM JSON"
         )
+        raise failure.to_fhir_error()
     return results
 
 
@@ -184,7 +191,11 @@ async def _guarded(upstream: httpx.Response, hospital: HospitalConnection) -> As
         async for chunk in upstream.aiter_raw():
             yield chunk
     except httpx.TransportError:
-        log.warning("DICOMweb proxy: the Orthanc of %s broke off a response", hospital.name)
+        log.warning(
+            "DICOMweb proxy, request %s: the Orthanc of %s broke off a response",
+            request_id.get() or "-",
+            hospital.name,
+        )
         raise
     finally:
         # Also when the client went away mid-transfer: the pooled connection must go back.

@@ -72,6 +72,8 @@ class StudyContext:
     local_timezone: tzinfo | None
     created_patients: list[PatientMatch] = field(default_factory=list)
     ambiguous_identifiers: list[str] = field(default_factory=list)
+    # "Patient/new ~ Patient/existing": a match candidate was recorded for a person to merge or dismiss.
+    possible_duplicates: list[str] = field(default_factory=list)
 
 
 def sync_study(ctx: StudyContext, rest: OrthancRest, web: OrthancDicomweb, orthanc_id: str) -> StudyOutcome:
@@ -99,6 +101,7 @@ def sync_study(ctx: StudyContext, rest: OrthancRest, web: OrthancDicomweb, ortha
     if patient.created:
         ctx.created_patients.append(patient)
     ctx.ambiguous_identifiers += [f"study {uid}: {identifier}" for identifier in patient.ambiguous]
+    ctx.possible_duplicates += [f"{patient.reference} ~ {other}" for other in patient.possible_duplicates]
     fhir_id = _study_fhir_id(ctx, orthanc_id, uid)
     current = ctx.repository.read("ImagingStudy", fhir_id)
     existing = current.resource if current is not None and not current.deleted else None

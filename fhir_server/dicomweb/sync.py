@@ -9,7 +9,11 @@ Per hospital, under its lease (sync_state):
 2. each of those studies is fetched, mapped and written only if its content changed (study_sync);
    the cursor advances after each fully applied page, so an interrupted pass resumes where it stopped;
 3. deletions: Orthanc's feed does not record them, so studies synced before and absent from Orthanc's study
-   list now are marked (see study_sync.mark_deleted).
+   list now are marked (see study_sync.mark_deleted);
+4. repairs: a study unchanged in Orthanc is not in its feed, so an ImagingStudy damaged on our side (deleted
+   through the API, or overwritten without its series or Study Instance UID, e.g. by an old import) would
+   never be fixed by step 1-2. Step 3 knows the studies still in Orthanc; one query finds those whose
+   ImagingStudy lacks what a sync writes, and they are synced again.
 
 One study that cannot be mapped is reported and skipped; an Orthanc that fails (down, too slow, refusing
 our credentials) ends that hospital's pass with a clean error, and the other hospitals go on.
@@ -21,7 +25,7 @@ import logging
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from fhir_server.dicomweb.connections import ConnectionStore, HospitalConnection
@@ -32,15 +36,17 @@ from fhir_server.dicomweb.orthanc_rest import Change, OrthancRest
 from fhir_server.dicomweb.patients import PatientMatcher
 from fhir_server.dicomweb.study_sync import StudyContext, StudyOutcome, mark_deleted, sync_study
 from fhir_server.dicomweb.sync_state import SyncStateStore
-from fhir_server.dicomweb.synced_studies import SyncedStudies
+from fhir_server.dicomweb.synced_studies import SyncedStudies, SyncedStudy
 from fhir_server.errors import FhirError
 from fhir_server.settings import Settings
 from fhir_server.storage.mongo import MongoRepository
 from mappers.errors import DicomMappingError
+from terminology.systems import DICOM_UID_SYSTEM
 
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 100
+_REPAIR_QUERY_BATCH = 500
 _STUDY_CHANGES = {"NewStudy", "StableStudy"}
 _SERIES_CHANGES = {"NewSeries", "StableSeries"}
 
@@ -72,6 +78,7 @@ class HospitalSyncResult:
     updated: int = 0
     unchanged: int = 0
     marked_deleted: int = 0
+    repaired: int = 0  # damaged ImagingStudy resources synced again (also counted as created/updated)
     created_patients: list[str] = field(default_factory=list)  # "Patient/<id> (DICOM PatientID <x>)"
     ambiguous_patients: list[str] = field(default_factory=list)  # identifiers matching several Patients
     study_errors: list[str] = field(default_factory=list)
@@ -98,9 +105,29 @@ class HospitalSyncResult:
             f"{self.created} studies created, {self.updated} updated, {self.unchanged} unchanged, "
             f"{self.marked_deleted} marked deleted, {len(self.created_patients)} patients created"
         )
+        if self.repaired:
+            counts += f", {self.repaired} repaired"
         if self.study_errors:
             counts += f", {len(self.study_errors)} studies not mapped"
         return head + (counts if self.failure is None else f"{counts}; STOPPED: {self.failure}")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "organization": f"Organization/{self.organization_id}",
+            "name": self.name,
+            "completed": self.completed,
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "markedDeleted": self.marked_deleted,
+            "repaired": self.repaired,
+            "createdPatients": self.created_patients,
+            "ambiguousPatients": self.ambiguous_patients,
+            "studyErrors": self.study_errors,
+            "failure": self.failure,
+            "skipped": self.skipped,
+            "summary": self.summary_line(),
+        }
 
 
 @dataclass
@@ -126,13 +153,14 @@ def sync_hospitals(
     *,
     progress: SyncProgress | None = None,
     stop: threading.Event | None = None,
+    lease_wait: float = 0.0,
 ) -> list[HospitalSyncResult]:
     chosen = list(services.connections.all()) if hospitals is None else list(hospitals)
     results = []
     for hospital in chosen:
         if stop is not None and stop.is_set():
             break
-        results.append(sync_hospital(services, hospital, progress=progress, stop=stop))
+        results.append(sync_hospital(services, hospital, progress=progress, stop=stop, lease_wait=lease_wait))
     return results
 
 
@@ -142,9 +170,12 @@ def sync_hospital(
     *,
     progress: SyncProgress | None = None,
     stop: threading.Event | None = None,
+    lease_wait: float = 0.0,
 ) -> HospitalSyncResult:
+    """`lease_wait`: how long to wait for another pass of this hospital (the server's background loop, a
+    CLI `sync`) to end before giving up with `skipped`."""
     result = HospitalSyncResult(hospital.organization_id, hospital.name)
-    if not services.state.acquire(hospital.organization_id):
+    if not services.state.acquire_within(hospital.organization_id, lease_wait, stop):
         result.skipped = "another sync of this hospital is running"
         return result
     tracker = progress or NoProgress()
@@ -229,7 +260,7 @@ def _pass(
             services.state.renew(hospital.organization_id)
             if page.done or not page.changes:
                 break
-    _mark_deletions(ctx, rest, result)
+    _mark_deletions_and_repair(ctx, rest, web, result, stop)
 
 
 def _one_study(
@@ -258,12 +289,56 @@ def _changed_studies(rest: OrthancRest, changes: list[Change]) -> list[str]:
     return list(studies)
 
 
-def _mark_deletions(ctx: StudyContext, rest: OrthancRest, result: HospitalSyncResult) -> None:
+def _mark_deletions_and_repair(
+    ctx: StudyContext,
+    rest: OrthancRest,
+    web: OrthancDicomweb,
+    result: HospitalSyncResult,
+    stop: threading.Event | None,
+) -> None:
     present = set(rest.study_ids())
+    still_there = []
     for study in ctx.studies.present(ctx.hospital.organization_id):
         if study.orthanc_id not in present:
             mark_deleted(ctx, study)
             result.marked_deleted += 1
+        else:
+            still_there.append(study)
+    for study in _damaged(ctx, still_there):
+        if _stopped(stop):
+            return
+        log.info(
+            "dicomweb sync of %s: ImagingStudy/%s lacks its series or Study Instance UID; syncing it again",
+            ctx.hospital.name,
+            study.fhir_id,
+        )
+        written = result.created + result.updated
+        _one_study(ctx, rest, web, study.orthanc_id, result)
+        result.repaired += result.created + result.updated - written
+
+
+def _damaged(ctx: StudyContext, studies: list[SyncedStudy]) -> list[SyncedStudy]:
+    """The studies whose current ImagingStudy is missing, deleted, or lacks `series` or the
+    `urn:dicom:uid` identifier: one indexed query per batch, whatever the number of studies."""
+    collection = ctx.repository.collection("ImagingStudy")
+    damaged = []
+    for start in range(0, len(studies), _REPAIR_QUERY_BATCH):
+        batch = studies[start : start + _REPAIR_QUERY_BATCH]
+        whole = {
+            doc["id"]
+            for doc in collection.find(
+                {
+                    "id": {"$in": [s.fhir_id for s in batch]},
+                    "cur": True,
+                    "del": False,
+                    "res.series.0": {"$exists": True},
+                    "res.identifier.system": DICOM_UID_SYSTEM,
+                },
+                {"id": 1},
+            )
+        }
+        damaged += [s for s in batch if s.fhir_id not in whole]
+    return damaged
 
 
 def _collect_patients(ctx: StudyContext, result: HospitalSyncResult) -> None:

@@ -10,8 +10,10 @@ Batch entries succeed or fail one by one, each failure answered by its own Opera
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl
@@ -19,23 +21,21 @@ from urllib.parse import parse_qsl
 import orjson
 from starlette.responses import Response
 
+from fhir_server.access.store import ENTRY_INTERACTIONS, SecuredStore
 from fhir_server.api.context import RequestContext
 from fhir_server.api.responses import FhirJSONResponse
 from fhir_server.errors import FhirError, Problem
 from fhir_server.interactions import delete, history, patch, read, update, vread
 from fhir_server.interactions.common import WriteRules
 from fhir_server.resource_types import MODELS, require_type
-from fhir_server.storage.mongo import MongoRepository, TransactionsUnsupported, format_instant
+from fhir_server.search.locks import CriteriaLock, criteria_key
+from fhir_server.search.matching import parse_criteria
+from fhir_server.storage.mongo import TransactionsUnsupported, format_instant
 from fhir_server.storage.repository import ResourceVersion
 from fhir_server.validation import check_resource_shape, parse_json
 
 CAPABILITY_BATCH = "batch"
 CAPABILITY_TRANSACTION = "transaction"
-
-# Finds the ids matching a search, for conditional references and ifNoneExist: (repository, type, query).
-FindIds = Callable[[MongoRepository, str, str], list[str]]
-# Wraps the repository an entry runs against, by the entry's HTTP method (authorization, one entry at a time).
-EntryGuard = Callable[[MongoRepository, str], MongoRepository]
 
 _ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
 
@@ -53,15 +53,15 @@ class _Entry:
 
 
 def process(
-    repository: MongoRepository,
+    repository: SecuredStore,
     ctx: RequestContext,
     rules: WriteRules,
     body: bytes,
     *,
-    find_ids: FindIds | None,
     default_count: int,
     max_count: int,
-    guard: EntryGuard | None = None,
+    max_entries: int,
+    locks: CriteriaLock,
 ) -> Response:
     bundle = parse_json(body)
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
@@ -73,13 +73,23 @@ def process(
         raise FhirError(
             Problem.INVALID, f"Bundle.type must be batch or transaction, not {kind!r}", ["Bundle.type"]
         )
-    entries = [_parse_entry(i, e) for i, e in enumerate(_entries(bundle))]
-    runner = _Runner(ctx, rules, find_ids, default_count, max_count, guard)
+    raw_entries = _entries(bundle)
+    if len(raw_entries) > max_entries:
+        raise FhirError(
+            Problem.TOO_LARGE,
+            f"The Bundle has {len(raw_entries)} entries; this server takes at most {max_entries} per batch "
+            "or transaction (FHIR_MAX_BUNDLE_ENTRIES): split it",
+            ["Bundle.entry"],
+        )
+    entries = [_parse_entry(i, e) for i, e in enumerate(raw_entries)]
+    runner = _Runner(ctx, rules, default_count, max_count)
     if kind == "batch":
-        results = [runner.run_isolated(repository, e) for e in entries]
+        results = [runner.run_isolated(repository, e, locks) for e in entries]
         return _response_bundle(ctx, "batch-response", results)
     try:
-        with repository.transaction() as tx:
+        # Every ifNoneExist's criteria lock is held until the transaction has committed, so parallel
+        # transactions creating "the same" resource serialize and the second one finds the first's.
+        with _criteria_locks(locks, entries), repository.transaction() as tx:
             runner.prepare_transaction(tx, entries)
             results_by_index = {
                 e.index: runner.run(tx, e) for e in sorted(entries, key=lambda e: _ORDER[e.method])
@@ -122,22 +132,18 @@ class _Runner:
         self,
         ctx: RequestContext,
         rules: WriteRules,
-        find_ids: FindIds | None,
         default_count: int,
         max_count: int,
-        guard: EntryGuard | None = None,
     ) -> None:
         self.ctx = ctx
         self.rules = rules
-        self.find_ids = find_ids
-        self.guard = guard
         self.default_count = default_count
         self.max_count = max_count
         self.references: dict[str, str] = {}
 
     # -- transaction preparation -----------------------------------------------------------------------
 
-    def prepare_transaction(self, repository: MongoRepository, entries: list[_Entry]) -> None:
+    def prepare_transaction(self, repository: SecuredStore, entries: list[_Entry]) -> None:
         for e in entries:
             path, _ = self._split(e)
             if e.method == "POST":
@@ -150,7 +156,7 @@ class _Runner:
             if e.resource is not None:
                 e.resource = self._rewrite(repository, e, e.resource)
 
-    def _rewrite(self, repository: MongoRepository, entry: _Entry, value: Any) -> Any:
+    def _rewrite(self, repository: SecuredStore, entry: _Entry, value: Any) -> Any:
         if isinstance(value, dict):
             out = {}
             for key, item in value.items():
@@ -163,7 +169,7 @@ class _Runner:
             return [self._rewrite(repository, entry, v) for v in value]
         return value
 
-    def _resolve_reference(self, repository: MongoRepository, entry: _Entry, reference: str) -> str:
+    def _resolve_reference(self, repository: SecuredStore, entry: _Entry, reference: str) -> str:
         if reference in self.references:
             return self.references[reference]
         if reference.startswith("urn:uuid:"):
@@ -187,27 +193,24 @@ class _Runner:
             return self.references[reference]
         return reference
 
-    def _find(self, repository: MongoRepository, entry: _Entry, resource_type: str, query: str) -> list[str]:
-        if self.find_ids is None:
-            raise FhirError(
-                Problem.NOT_SUPPORTED,
-                f"Bundle.entry[{entry.index}]: conditional matching needs search, which is not enabled",
-            )
-        return self.find_ids(repository, resource_type, query)
+    def _find(self, repository: SecuredStore, entry: _Entry, resource_type: str, query: str) -> list[str]:
+        # Through the caller's store: a conditional reference or ifNoneExist only ever matches what the
+        # caller may search, so a stranger's resource is indistinguishable from none.
+        return repository.find_ids(resource_type, query)
 
     # -- running entries --------------------------------------------------------------------------------
 
-    def run_isolated(self, repository: MongoRepository, entry: _Entry) -> dict[str, Any]:
+    def run_isolated(self, repository: SecuredStore, entry: _Entry, locks: CriteriaLock) -> dict[str, Any]:
         try:
             if entry.method == "POST":
                 entry.assigned = f"{self._split(entry)[0]}/{uuid.uuid4()}"
-            return self.run(repository, entry)
+            with _criteria_locks(locks, [entry]):
+                return self.run(repository, entry)
         except FhirError as exc:
             return {"response": {"status": _status(exc.status), "outcome": exc.outcome()}}
 
-    def run(self, repository: MongoRepository, entry: _Entry) -> dict[str, Any]:
-        if self.guard is not None:
-            repository = self.guard(repository, entry.method)
+    def run(self, repository: SecuredStore, entry: _Entry) -> dict[str, Any]:
+        repository = repository.for_interaction(ENTRY_INTERACTIONS[entry.method])
         try:
             return self._run(repository, entry)
         except FhirError as exc:
@@ -220,7 +223,7 @@ class _Runner:
                 headers=exc.headers,
             ) from None
 
-    def _run(self, repository: MongoRepository, entry: _Entry) -> dict[str, Any]:
+    def _run(self, repository: SecuredStore, entry: _Entry) -> dict[str, Any]:
         path, query = self._split(entry)
         parts = path.split("/")
         resource_type = parts[0]
@@ -248,7 +251,7 @@ class _Runner:
         raise FhirError(Problem.NOT_SUPPORTED, f"{entry.method} {entry.url} is not supported in a bundle")
 
     def _create(
-        self, repository: MongoRepository, entry: _Entry, resource_type: str, query: str
+        self, repository: SecuredStore, entry: _Entry, resource_type: str, query: str
     ) -> dict[str, Any]:
         require_type(resource_type)
         if query:
@@ -272,7 +275,7 @@ class _Runner:
         version = repository.create(resource, entry.assigned.split("/", 1)[1])
         return _from_version(self.ctx, version, "201 Created", location=True)
 
-    def _get(self, repository: MongoRepository, parts: list[str], query: str) -> dict[str, Any]:
+    def _get(self, repository: SecuredStore, parts: list[str], query: str) -> dict[str, Any]:
         params = dict(parse_qsl(query))
         if len(parts) == 2:
             return _from_response(read.read(repository, self.ctx, parts[0], parts[1]))
@@ -307,6 +310,26 @@ class _Runner:
         return path, query
 
 
+@contextmanager
+def _criteria_locks(locks: CriteriaLock, entries: list[_Entry]) -> Iterator[None]:
+    """Hold the criteria lock of every conditional create among `entries` (in key order, so two bundles
+    never wait on each other crosswise)."""
+    wanted: dict[str, tuple[str, list[tuple[str, str]]]] = {}
+    for e in entries:
+        if e.method == "POST" and e.if_none_exist:
+            resource_type = e.url.split("?", 1)[0].strip("/").split("/")[-1]
+            query = e.if_none_exist.partition("?")[2] or e.if_none_exist
+            try:
+                criteria = parse_criteria(resource_type, query, "ifNoneExist")
+            except FhirError:
+                continue  # the entry itself answers the error when it runs
+            wanted[criteria_key(resource_type, criteria)] = (resource_type, criteria)
+    with ExitStack() as stack:
+        for key in sorted(wanted):
+            stack.enter_context(locks.hold(*wanted[key]))
+        yield
+
+
 def _status(code: int) -> str:
     return f"{code} {HTTPStatus(code).phrase}"
 
@@ -335,7 +358,9 @@ def _from_response(response: Response) -> dict[str, Any]:
     if "etag" in headers:
         out["etag"] = headers["etag"]
     if "last-modified" in headers:
-        out["lastModified"] = headers["last-modified"]
+        # Bundle.entry.response.lastModified is a FHIR instant, not the HTTP date of the header (whose
+        # seconds precision the resource's own meta.lastUpdated replaces below when there is one).
+        out["lastModified"] = format_instant(parsedate_to_datetime(headers["last-modified"]))
     entry: dict[str, Any] = {"response": out}
     if response.body:
         body = orjson.loads(response.body)
@@ -343,6 +368,8 @@ def _from_response(response: Response) -> dict[str, Any]:
             out["outcome"] = body
         else:
             entry["resource"] = body
+            if isinstance(updated := (body.get("meta") or {}).get("lastUpdated"), str):
+                out["lastModified"] = updated
     return entry
 
 

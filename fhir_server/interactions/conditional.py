@@ -15,8 +15,7 @@ same identifier create one resource.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from urllib.parse import parse_qsl
+from collections.abc import Callable, Sequence
 
 from starlette.responses import Response
 
@@ -25,41 +24,28 @@ from fhir_server.api.responses import outcome_response, resource_response
 from fhir_server.errors import FhirError, Problem
 from fhir_server.interactions import create, update
 from fhir_server.interactions.common import WriteRules
-from fhir_server.resource_types import require_type
+from fhir_server.search.access import SERVER_WIDE
 from fhir_server.search.conditions import Candidate
 from fhir_server.search.engine import SearchEngine, SearchLimits
 from fhir_server.search.locks import CriteriaLock
-from fhir_server.search.request import parse_search
+from fhir_server.search.matching import matches, matching_ids, parse_criteria
 from fhir_server.storage.mongo import MongoRepository
 from fhir_server.storage.repository import VersionConflict
 from fhir_server.validation import parse_resource
 
 DELETE_CAPABILITY = "multiple"
 
-Criteria = list[tuple[str, str]]
 
-
-def parse_criteria(resource_type: str, query: str, expression: str) -> Criteria:
-    require_type(resource_type)
-    pairs = [(k, v) for k, v in parse_qsl(query.lstrip("?"), keep_blank_values=True) if v != ""]
-    if not pairs:
-        raise FhirError(
-            Problem.INVALID, f"{expression} needs search criteria, e.g. identifier=system|value", [expression]
-        )
-    return pairs
-
-
-def matches(engine: SearchEngine, resource_type: str, criteria: Criteria) -> list[Candidate]:
-    request = parse_search(
-        resource_type, criteria, strict=True, default_count=1, max_count=1, allow_results=False
-    )
-    return sorted(engine.candidates(resource_type, engine.clauses(request.criteria)), key=lambda c: c.id)
+# The server's own lookups (sync, hospital registration): (repository, type, query) -> ids.
+FindIds = Callable[[MongoRepository, str, str], list[str]]
 
 
 def find_ids(repository: MongoRepository, resource_type: str, query_string: str) -> list[str]:
-    """Ids of live resources matching `Type?query_string` (published as `Services.find_ids`)."""
-    criteria = parse_criteria(resource_type, query_string, "criteria")
-    return [c.id for c in matches(SearchEngine(repository, SearchLimits()), resource_type, criteria)]
+    """Ids of live resources matching `Type?query_string`, seen by the server itself (the sync's and the
+    import's lookups; requests use their secured store's `find_ids`)."""
+    return matching_ids(
+        SearchEngine(repository, SearchLimits(), (), SERVER_WIDE), resource_type, query_string
+    )
 
 
 def create_if_none_exist(

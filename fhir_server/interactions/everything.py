@@ -6,6 +6,7 @@ Organizations managing those Endpoints, and the patient's managingOrganization a
 organizations. Ordered by type (Patient, ImagingStudy, Endpoint, Organization) then id, paged with `_count`
 and a keyset `_page` token; `_since` keeps resources updated at or after the instant, `_type` restricts the
 resource types.
+For a Patient merged into another (Patient/$merge) it includes the survivor's compartment as well.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from fhir_server.api.responses import FhirJSONResponse
 from fhir_server.errors import FhirError, Problem
 from fhir_server.interactions.common import existing_version
 from fhir_server.params import parse_count, parse_instant
+from fhir_server.patients.demographics import replaced_by
 from fhir_server.search import keys as k
-from fhir_server.search.access import OPEN, SearchAccess
+from fhir_server.search.access import Visible, everything_visible
 from fhir_server.search.bundle import entry, searchset
 from fhir_server.search.conditions import Candidate
 from fhir_server.search.engine import SearchEngine, relative_targets
@@ -31,6 +33,7 @@ from fhir_server.storage.repository import Repository
 
 OPERATION = {"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"}
 ORDER = ("Patient", "ImagingStudy", "Endpoint", "Organization")
+_MAX_MERGE_HOPS = 10  # merges chain (A into B, B into C); a longer chain is a hand-made cycle
 
 Member = tuple[str, Candidate]
 
@@ -44,17 +47,15 @@ def patient_everything(
     *,
     default_count: int,
     max_count: int,
-    access: SearchAccess = OPEN,
+    visible: Visible = everything_visible,
 ) -> Response:
-    patient = existing_version(repository, "Patient", patient_id)
-    if patient.resource is None or not access.visible("Patient", patient.resource):
-        raise FhirError(Problem.FORBIDDEN, f"The access token does not allow reading Patient/{patient_id}")
+    existing_version(repository, "Patient", patient_id)  # 404/410 (a secured store: also when not visible)
     count = parse_count(query.get("_count"), default_count, max_count)
     since = parse_instant(query["_since"], "_since") if query.get("_since") else None
     types = _types(query.get("_type"))
     members = [
         (t, c)
-        for t, c in patient_compartment(engine, patient_id)
+        for t, c in _following_merges(engine, patient_id)
         if t in types and (since is None or c.doc is None or c.doc["ts"].astimezone(UTC) >= since)
     ]
     members.sort(key=_position)
@@ -78,7 +79,7 @@ def patient_everything(
         entries += [
             entry(ctx, v.resource, "match")
             for v in versions
-            if v.resource is not None and access.visible(resource_type, v.resource)
+            if v.resource is not None and visible(resource_type, v.resource)
         ]
     bundle = searchset(ctx, f"Patient/{patient_id}/$everything", links, entries, len(members))
     return FhirJSONResponse(bundle, pretty=ctx.pretty)
@@ -102,6 +103,23 @@ def patient_compartment(engine: SearchEngine, patient_id: str) -> list[Member]:
         *(("Endpoint", c) for c in endpoints),
         *(("Organization", c) for c in organizations),
     ]
+
+
+def _following_merges(engine: SearchEngine, patient_id: str) -> list[Member]:
+    """The patient's compartment and, for a Patient merged into another (`link` replaced-by, Patient/$merge),
+    the survivor's too: the merge moved the studies there. Only what the caller may see is followed."""
+    members: dict[tuple[str, str], Member] = {}
+    current: str | None = patient_id
+    seen: set[str] = set()
+    while current is not None and current not in seen and len(seen) < _MAX_MERGE_HOPS:
+        seen.add(current)
+        compartment = patient_compartment(engine, current)
+        for member in compartment:
+            members.setdefault((member[0], member[1].id), member)
+        patients = [c for t, c in compartment if t == "Patient" and c.id == current]
+        loaded = engine.load("Patient", patients)
+        current = replaced_by(loaded[0].resource) if loaded and loaded[0].resource is not None else None
+    return list(members.values())
 
 
 def _targets(candidates: Iterable[Candidate], param: str, target_type: str) -> set[str]:

@@ -20,7 +20,7 @@ from fhir_server.api.responses import FhirJSONResponse
 from fhir_server.errors import Issue
 from fhir_server.resource_types import require_type
 from fhir_server.search import paging
-from fhir_server.search.access import OPEN, SearchAccess
+from fhir_server.search.access import Visible, everything_visible
 from fhir_server.search.bundle import entry, outcome_entry, searchset
 from fhir_server.search.conditions import Candidate
 from fhir_server.search.elements import reduce
@@ -40,17 +40,18 @@ def search(
     *,
     default_count: int,
     max_count: int,
-    access: SearchAccess = OPEN,
+    visible: Visible = everything_visible,
 ) -> Response:
     require_type(resource_type)
     request = parse_search(
-        resource_type, pairs, strict=ctx.prefer.strict, default_count=default_count, max_count=max_count
+        resource_type,
+        pairs,
+        strict=ctx.prefer.strict,
+        default_count=default_count,
+        max_count=max_count,
+        max_or_values=engine.limits.max_or_values,
+        max_parameters=engine.limits.max_parameters,
     )
-    # The token's compartment joins the criteria (not the links): totals and pages count only what it may see.
-    confinement = parse_search(
-        resource_type, access.confinement, strict=True, default_count=1, max_count=1, allow_results=False
-    )
-    request.criteria += confinement.criteria
     token = paging.decode(request.page, request.sort_signature) if request.page else None
     matches = engine.candidates(resource_type, engine.clauses(request.criteria))
     ranked = sort_candidates(matches, request.sort)
@@ -59,9 +60,9 @@ def search(
     entries = [
         entry(ctx, reduce(v.resource, request.summary, request.elements), "match")
         for v in engine.load(resource_type, page.entries)
-        if v.resource is not None and access.visible(resource_type, v.resource)
+        if v.resource is not None and visible(resource_type, v.resource)
     ]
-    entries += _included_entries(engine, ctx, request, page.entries, access)
+    entries += _included_entries(engine, ctx, request, page.entries, visible)
     total = None if request.total == "none" and request.summary != "count" else len(matches)
     bundle = searchset(ctx, resource_type, _links(request, page), entries, total)
     return FhirJSONResponse(bundle, pretty=ctx.pretty)
@@ -72,7 +73,7 @@ def _included_entries(
     ctx: RequestContext,
     request: SearchRequest,
     matches: list[Candidate],
-    access: SearchAccess,
+    visible: Visible,
 ) -> list[dict[str, Any]]:
     if not request.includes:
         return []
@@ -83,7 +84,7 @@ def _included_entries(
     entries = [
         entry(ctx, resource, "include")
         for resource in _load_all(engine, included.resources)
-        if access.visible(resource["resourceType"], resource)
+        if visible(resource["resourceType"], resource)
     ]
     if included.truncated:
         entries.append(

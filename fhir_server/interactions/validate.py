@@ -14,7 +14,7 @@ from fhir_server.api.responses import FhirJSONResponse
 from fhir_server.errors import FhirError, Issue, Problem, operation_outcome
 from fhir_server.interactions.common import WriteRules
 from fhir_server.resource_types import require_type
-from fhir_server.validation import check_resource_shape, parse_json
+from fhir_server.validation import JsonObject, check_resource_shape, parameter_entries, parse_json
 
 CAPABILITY = {"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"}
 
@@ -25,13 +25,7 @@ def validate(
     require_type(resource_type)
     data = parse_json(body)
     if isinstance(data, dict) and data.get("resourceType") == "Parameters":
-        data = next(
-            (p.get("resource") for p in data.get("parameter", []) if p.get("name") == "resource"), None
-        )
-        if data is None:
-            raise FhirError(
-                Problem.REQUIRED, "$validate needs a 'resource' parameter", ["Parameters.parameter"]
-            )
+        data = _resource_parameter(data)
     try:
         resource = check_resource_shape(data, resource_type)
         if resource_id is not None and resource.get("id") not in (None, resource_id):
@@ -45,3 +39,22 @@ def validate(
         return FhirJSONResponse(exc.outcome(), pretty=ctx.pretty)
     issues = [Issue("information", "informational", f"The {resource_type} is valid"), *warnings]
     return FhirJSONResponse(operation_outcome(issues), pretty=ctx.pretty)
+
+
+def _resource_parameter(parameters: JsonObject) -> object:
+    """The `resource` parameter (0..1) of the Parameters form. A malformed Parameters body is the request's
+    fault (400), unlike an invalid resource inside it (200 with the issues)."""
+    found = [(path, p) for path, p in parameter_entries(parameters, "$validate") if p["name"] == "resource"]
+    if not found:
+        raise FhirError(Problem.REQUIRED, "$validate needs a 'resource' parameter", ["Parameters.parameter"])
+    if len(found) > 1:
+        raise FhirError(Problem.INVALID, "$validate takes one 'resource' parameter", [f"{found[1][0]}.name"])
+    path, parameter = found[0]
+    if not isinstance(parameter.get("resource"), dict):
+        problem = Problem.REQUIRED if "resource" not in parameter else Problem.STRUCTURE
+        raise FhirError(
+            problem,
+            f"{path}.resource: the 'resource' parameter carries a resource (a JSON object)",
+            [f"{path}.resource"],
+        )
+    return parameter["resource"]

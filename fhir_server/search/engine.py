@@ -16,12 +16,14 @@ from typing import Any
 
 from fhir_server.errors import FhirError, Problem
 from fhir_server.search import keys as k
+from fhir_server.search.access import AccessFilter, Letter
 from fhir_server.search.compile import EXACT_COST, compile_value
 from fhir_server.search.conditions import AnyKey, Candidate, Clause, Condition, prefix_range
 from fhir_server.search.criteria import ChainCriterion, Criterion, HasCriterion, ValueCriterion
 from fhir_server.search.index import LIVE
 from fhir_server.search.references import split_relative
 from fhir_server.search.registry import SearchParam, parameters_of
+from fhir_server.search.request import DEFAULT_MAX_OR_VALUES, DEFAULT_MAX_SEARCH_PARAMETERS
 from fhir_server.settings import Settings
 from fhir_server.storage.mongo import MongoRepository
 from fhir_server.storage.repository import ResourceVersion
@@ -35,20 +37,42 @@ _CANDIDATE_FIELDS = {"id": 1, "sp": 1}
 class SearchLimits:
     max_chain_results: int = 1000
     max_include: int = 1000
+    max_or_values: int = DEFAULT_MAX_OR_VALUES
+    max_parameters: int = DEFAULT_MAX_SEARCH_PARAMETERS
+
+    @classmethod
+    def of(cls, settings: Settings) -> SearchLimits:
+        return cls(
+            max_chain_results=settings.max_chain_results,
+            max_include=settings.max_include,
+            max_or_values=settings.max_or_values,
+            max_parameters=settings.max_search_parameters,
+        )
 
 
 class SearchEngine:
-    @classmethod
-    def configured(cls, repository: MongoRepository, settings: Settings, request_base: str) -> SearchEngine:
-        limits = SearchLimits(max_chain_results=settings.max_chain_results, max_include=settings.max_include)
-        return cls(repository, limits, [request_base, settings.public_base_url or ""])
+    """Searches the database. Every query it runs — matches, chains, `_has`, includes, id lookups — carries
+    its `access` filter, so it only ever reads what that access may see. There is no default: the secured
+    store's engine has the caller's access, the server's own lookups say `SERVER_WIDE` explicitly."""
 
     def __init__(
-        self, repository: MongoRepository, limits: SearchLimits, own_bases: Sequence[str] = ()
+        self,
+        repository: MongoRepository,
+        limits: SearchLimits,
+        own_bases: Sequence[str],
+        access: AccessFilter,
     ) -> None:
         self._repository = repository
         self.limits = limits
         self._own_bases = tuple(b.rstrip("/") for b in own_bases if b)
+        self._access = access
+
+    @property
+    def own_bases(self) -> tuple[str, ...]:
+        return self._own_bases
+
+    def _access_clause(self, resource_type: str, letter: Letter) -> Clause | None:
+        return self._access.clause(resource_type, letter)
 
     # -- criteria -----------------------------------------------------------------------------------------
 
@@ -93,7 +117,11 @@ class SearchEngine:
     # -- execution ----------------------------------------------------------------------------------------
 
     def candidates(self, resource_type: str, clauses: Sequence[Clause]) -> list[Candidate]:
-        """Live resources of the type matching every clause (unordered)."""
+        """Live resources of the type matching every clause (unordered), among those the caller may
+        search."""
+        guard = self._access_clause(resource_type, "s")
+        if guard is not None:
+            clauses = [*clauses, guard]
         if any(c.empty for c in clauses):
             return []
         filters, whole = probe_filters(clauses)
@@ -113,20 +141,24 @@ class SearchEngine:
 
     def by_keys(self, resource_type: str, keys: Sequence[str], limit: int = 0) -> list[Candidate]:
         """Live resources having any of the keys (reference, string, uri or `_id:code=` keys), read whole
-        (for includes and $everything)."""
+        (for includes and $everything), among those the caller may read."""
+        guard = self._access_clause(resource_type, "r")
+        if guard is not None and guard.empty:
+            return []
         params = parameters_of(resource_type)
         driving = tuple(dict.fromkeys(_driving_key(params, key) for key in keys))
         cursor = self._repository.collection(resource_type).find(keys_filter(driving))
-        if driving == tuple(keys):
+        if driving == tuple(keys) and guard is None:
             if limit:
                 cursor = cursor.limit(limit)
             return [Candidate.from_doc(doc) for doc in cursor]
-        # Driven by another parameter's keys (a superset): keep the resources that have one of `keys`.
+        # Driven by another parameter's keys (a superset), or limited by access: keep the resources that
+        # have one of `keys` and that the caller may read, up to `limit`.
         wanted = AnyKey(tuple(keys))
         found = []
         for doc in cursor:
             candidate = Candidate.from_doc(doc)
-            if wanted.test(candidate):
+            if wanted.test(candidate) and (guard is None or guard.matches(candidate)):
                 found.append(candidate)
                 if len(found) == limit:
                     break

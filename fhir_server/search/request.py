@@ -3,7 +3,9 @@
 Search parameters become criteria; `_count`, `_sort`, `_include`… become `SearchRequest` fields. A
 parameter this server does not know is ignored and left out of the `self` link, unless the client sent
 `Prefer: handling=strict`, which turns it into a 400 (https://hl7.org/fhir/R4/search.html#errors).
-Malformed values of known parameters are always a 400 that names the parameter.
+Malformed values of known parameters are always a 400 that names the parameter, and so is a request beyond
+the caps on its size: parameters per search (FHIR_MAX_SEARCH_PARAMETERS) and comma-separated values per
+parameter (FHIR_MAX_OR_VALUES).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from fhir_server.search.compile import check_modifier
 from fhir_server.search.criteria import ChainCriterion, Criterion, HasCriterion, ValueCriterion
 from fhir_server.search.registry import SEARCH_PARAMETERS, SearchParam, parameters_of
 from fhir_server.search.values import split_unescaped
+from fhir_server.settings import Settings
 
 Total = Literal["none", "estimate", "accurate"]
 Summary = Literal["true", "false", "text", "data", "count"]
@@ -30,6 +33,9 @@ RESULT_PARAMETERS = frozenset(
 # Understood by the HTTP layer for every interaction; neither criteria nor unknown.
 FORMAT_PARAMETERS = frozenset({"_format", "_pretty"})
 _ELEMENT = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
+# The caps when a caller passes none: the settings' defaults (FHIR_MAX_OR_VALUES, FHIR_MAX_SEARCH_PARAMETERS).
+DEFAULT_MAX_OR_VALUES: int = Settings.model_fields["max_or_values"].default
+DEFAULT_MAX_SEARCH_PARAMETERS: int = Settings.model_fields["max_search_parameters"].default
 
 
 @dataclass(frozen=True)
@@ -80,20 +86,30 @@ def parse_search(
     default_count: int,
     max_count: int,
     allow_results: bool = True,
+    max_or_values: int = DEFAULT_MAX_OR_VALUES,
+    max_parameters: int = DEFAULT_MAX_SEARCH_PARAMETERS,
 ) -> SearchRequest:
     """`allow_results` False (conditional interactions) accepts search criteria only."""
     request = SearchRequest(resource_type, count=default_count)
     unknown: list[str] = []
-    for key, value in pairs:
-        if value == "" or key in FORMAT_PARAMETERS:
-            continue  # an empty parameter is ignored (search.html#2.21.1.1)
+    # An empty parameter is ignored (search.html#2.21.1.1); format parameters belong to the HTTP layer.
+    used = [(key, value) for key, value in pairs if value != "" and key not in FORMAT_PARAMETERS]
+    if len(used) > max_parameters:
+        excess = used[max_parameters][0]
+        raise FhirError(
+            Problem.INVALID,
+            f"A search takes at most {max_parameters} parameters (FHIR_MAX_SEARCH_PARAMETERS), repeats "
+            f"included; this one has {len(used)}",
+            [excess],
+        )
+    for key, value in used:
         base = key.split(":", 1)[0]
         if base in RESULT_PARAMETERS:
             if not allow_results:
                 raise FhirError(Problem.INVALID, f"'{key}' is not allowed in conditional criteria", [key])
-            _result_parameter(request, key, base, value, default_count, max_count)
+            _result_parameter(request, key, base, value, default_count, max_count, max_or_values)
             continue
-        values = tuple(v for v in split_unescaped(value, ",") if v != "")
+        values = tuple(v for v in _alternatives(key, value, max_or_values) if v != "")
         criterion = parse_criterion(resource_type, key, values, key) if values else None
         if criterion is None:
             unknown.append(key)
@@ -109,6 +125,19 @@ def parse_search(
             sorted(set(unknown)),
         )
     return request
+
+
+def _alternatives(key: str, value: str, max_or_values: int) -> list[str]:
+    """The comma-separated values of one parameter (search.html#combining), at most `max_or_values`."""
+    values = split_unescaped(value, ",")
+    if len(values) > max_or_values:
+        raise FhirError(
+            Problem.INVALID,
+            f"'{key}' has {len(values)} comma-separated values; at most {max_or_values} are allowed "
+            "(FHIR_MAX_OR_VALUES)",
+            [key],
+        )
+    return values
 
 
 def parse_criterion(
@@ -181,7 +210,13 @@ def _reverse_chain(
 
 
 def _result_parameter(
-    request: SearchRequest, key: str, base: str, value: str, default_count: int, max_count: int
+    request: SearchRequest,
+    key: str,
+    base: str,
+    value: str,
+    default_count: int,
+    max_count: int,
+    max_or_values: int,
 ) -> None:
     if base in ("_include", "_revinclude"):
         request.includes.extend(_includes(request.resource_type, key, base, value))
@@ -193,7 +228,7 @@ def _result_parameter(
         request.count = parse_count(value, default_count, max_count)
         request.link_params.append((key, str(request.count)))
     elif base == "_sort":
-        request.sort = _sort(request.resource_type, value)
+        request.sort = _sort(request.resource_type, _alternatives(key, value, max_or_values))
         request.link_params.append((key, request.sort_signature))
     elif base == "_page":
         request.page = value
@@ -210,7 +245,7 @@ def _result_parameter(
         request.summary = value  # type: ignore[assignment]
         request.link_params.append((key, value))
     elif base == "_elements":
-        elements = [e.strip() for e in value.split(",") if e.strip()]
+        elements = [e.strip() for e in _alternatives(key, value, max_or_values) if e.strip()]
         bad = [e for e in elements if not _ELEMENT.match(e)]
         if bad:
             raise FhirError(
@@ -222,9 +257,9 @@ def _result_parameter(
         request.link_params.append((key, ",".join(elements)))
 
 
-def _sort(resource_type: str, value: str) -> list[SortKey]:
+def _sort(resource_type: str, items: list[str]) -> list[SortKey]:
     keys: list[SortKey] = []
-    for item in value.split(","):
+    for item in items:
         name = item.strip()
         descending = name.startswith("-")
         name = name.removeprefix("-")

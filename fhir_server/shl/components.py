@@ -1,4 +1,8 @@
-"""The SHL objects built once per process (app.state.shl) and how links turn into text and files."""
+"""The SHL objects built once per process (app.state.shl) and how links turn into text and files.
+
+Every file a link serves is built with a SecuredStore for its creator's access (fhir_server.shl.creator),
+never with the caller's (the manifest service has none) nor with an unrestricted engine.
+"""
 
 from __future__ import annotations
 
@@ -8,23 +12,27 @@ from dataclasses import dataclass
 import orjson
 from starlette.requests import HTTPConnection
 
+from fhir_server.access.store import SecuredStore, store_for
 from fhir_server.auth.keys import KeyStore
 from fhir_server.auth.passwords import hash_secret
+from fhir_server.auth.revocation import Revocations
 from fhir_server.auth.urls import Urls
 from fhir_server.db import DatabaseConnection
 from fhir_server.master_key import MasterKey
-from fhir_server.search.engine import SearchEngine
 from fhir_server.settings import Settings
 from fhir_server.shl import content
+from fhir_server.shl.creator import Creator
 from fhir_server.shl.crypto import encrypt_file
 from fhir_server.shl.options import LinkOptions
 from fhir_server.shl.payload import LinkPayload, sorted_flags, with_viewer
 from fhir_server.shl.store import Link, LinkStore
-from fhir_server.storage.mongo import MongoRepository
 
 MANIFEST_PATH = "/shl/m/"
 FILE_PATH = "/shl/f/"
 VIEWER_PATH = "/shl/viewer"
+# Link.status() plus this one: the creator's user or client was deleted or disabled, or the link was
+# stored without its creator's access. Such a link grants nothing (404), like a revoked one.
+SUSPENDED = "suspended"
 
 
 @dataclass
@@ -32,6 +40,7 @@ class ShlComponents:
     settings: Settings
     store: LinkStore
     master: MasterKey
+    revocations: Revocations
 
     def origin(self, fhir_base: str) -> str:
         return fhir_base.rsplit("/", 1)[0]
@@ -41,18 +50,21 @@ class ShlComponents:
 
     def create(
         self,
-        engine: SearchEngine,
+        store: SecuredStore,
+        creator: Creator,
         fhir_base: str,
         patient: str,
         study: str | None,
         options: LinkOptions,
-        creator: str,
         purpose: str = "operation",
     ) -> Link:
+        """A new link; `store` is the creating request's (its access is the creator's)."""
         flags = sorted_flags(options.flags)
         snapshot = None
         if "L" not in flags:
-            bundle = content.patient_bundle(engine, fhir_base, patient, study)
+            bundle = content.patient_bundle(
+                store, fhir_base, patient, study, audit="shared as a SMART Health Link (snapshot)"
+            )
             snapshot = self.master.seal(orjson.dumps(bundle))
         attempts = self.settings.shl_passcode_attempts if options.passcode is not None else None
         return self.store.insert(
@@ -68,11 +80,27 @@ class ShlComponents:
                 "image_access": options.image_access,
                 "snapshot": snapshot,
                 "fhir_base": fhir_base,
-                "creator": creator,
+                "creator": creator.access.subject,
+                "creator_access": creator.to_doc(),
+                "creator_key": creator.key,
                 "purpose": purpose,
                 "revoked": None,
             }
         )
+
+    def creator(self, link: Link) -> Creator | None:
+        """The creator's access while it still holds (None: the link grants nothing)."""
+        creator = Creator.from_doc(link.doc.get("creator_access"))
+        if creator is None or creator.revoked(self.revocations):
+            return None
+        return creator
+
+    def status(self, link: Link) -> str:
+        """active, revoked, expired, exhausted or suspended; only an active link is served."""
+        status = link.status()
+        if status == "active" and self.creator(link) is None:
+            return SUSPENDED
+        return status
 
     def key(self, link: Link) -> bytes:
         return self.master.open(link.doc["key"])
@@ -94,26 +122,52 @@ class ShlComponents:
         return [content.FHIR_JSON] + ([content.API_ACCESS] if link.doc.get("image_access") else [])
 
     def encrypted(
-        self, link: Link, content_type: str, engine: SearchEngine, keys: KeyStore, fhir_base: str
-    ) -> str:
-        """The file as a fresh JWE: content current as of now for L links, the snapshot otherwise."""
+        self,
+        link: Link,
+        content_type: str,
+        request: HTTPConnection,
+        recipient: str,
+    ) -> str | None:
+        """The file as a fresh JWE: content current as of now for L links, the snapshot otherwise; None when
+        the link no longer grants anything (its creator's access was revoked)."""
+        creator = self.creator(link)
+        if creator is None:
+            return None
+        fhir_base = fhir_base_of(request, self.settings)
+        address = request.client.host if request.client else None
+        store = store_for(request.app.state, creator.access, "operation", address, request_base=fhir_base)
+        snapshot = link.doc.get("snapshot")
         if content_type == content.API_ACCESS:
+            live = content.patient_bundle(store, fhir_base, link.patient, link.study)
+            ids = content.shared(live)
+            if snapshot:
+                # A snapshot link's token opens what the snapshot shows and the creator still may read.
+                frozen = content.shared(orjson.loads(self.master.open(snapshot)))
+                ids = {t: found & frozen.get(t, set()) for t, found in ids.items()}
             access = content.api_access(
-                keys, fhir_base, link.id, link.patient, self.settings.shl_image_token_seconds
+                keys_of(request),
+                fhir_base,
+                link.id,
+                link.patient,
+                link.study,
+                ids,
+                self.settings.shl_image_token_seconds,
             )
             self.store.remember_token(link.id, access.pop("jti"), access.pop("exp"))
             data = orjson.dumps(access)
-        elif link.doc.get("snapshot"):
-            data = self.master.open(link.doc["snapshot"])
+        elif snapshot:
+            data = self.master.open(snapshot)
         else:
-            data = orjson.dumps(content.patient_bundle(engine, fhir_base, link.patient, link.study))
+            audit = f"SMART Health Link {link.id} for recipient {recipient[:200]!r}"
+            data = orjson.dumps(content.patient_bundle(store, fhir_base, link.patient, link.study, audit))
         return encrypt_file(self.key(link), content_type, data)
 
 
 def start(settings: Settings, connection: DatabaseConnection) -> ShlComponents:
     store = LinkStore(connection.db)
     store.ensure_indexes()
-    return ShlComponents(settings, store, MasterKey.load_or_create(settings.data_dir))
+    master = MasterKey.load_or_create(settings.data_dir)
+    return ShlComponents(settings, store, master, Revocations(connection.db))
 
 
 def shl_of(request: HTTPConnection) -> ShlComponents:
@@ -123,12 +177,6 @@ def shl_of(request: HTTPConnection) -> ShlComponents:
 
 def fhir_base_of(request: HTTPConnection, settings: Settings) -> str:
     return Urls.for_request(request, settings).fhir_base
-
-
-def engine_of(request: HTTPConnection) -> SearchEngine:
-    services = request.app.state.services
-    repository: MongoRepository = services.repository
-    return SearchEngine.configured(repository, services.settings, fhir_base_of(request, services.settings))
 
 
 def keys_of(request: HTTPConnection) -> KeyStore:

@@ -1,10 +1,14 @@
 """The manifest service (SHL IG STU1 §"Manifest request" and §"U flag"), public — the link is the secret:
 
 - `POST /shl/m/{manifest id}` `{"recipient", "passcode"?, "embeddedLengthMax"?}` -> 200 manifest;
-  401 `{"remainingAttempts": n}` for a wrong or missing passcode (lifetime budget, atomic decrement);
-  404 for an unknown, expired, revoked or used-up link.
-- `GET /shl/m/{manifest id}?recipient=…` (U flag) -> the single JWE, `application/jose`.
+  401 `{"remainingAttempts": n}` for a wrong or missing passcode (lifetime budget: an attempt is taken
+  atomically before the passcode is compared, see fhir_server.shl.store); 404 for an unknown, expired,
+  revoked, used-up or suspended link (its creator's user or client deleted or disabled).
+- `GET /shl/m/{manifest id}?recipient=…` (U flag) -> the single JWE, `application/jose`; `recipient` is
+  required as in the manifest request (400 without it).
 - `GET /shl/f/{location}` -> one file's JWE; locations live at most FHIR_SHL_LOCATION_SECONDS (<= 1 hour).
+
+The content is built with the link creator's access (fhir_server.shl.components), never more.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from starlette.responses import JSONResponse, Response
 from fhir_server.auth.passwords import verify_secret
 from fhir_server.errors import FhirError, Problem
 from fhir_server.shl.access_log import record_access
-from fhir_server.shl.components import FILE_PATH, ShlComponents, engine_of, fhir_base_of, keys_of, shl_of
+from fhir_server.shl.components import FILE_PATH, fhir_base_of, shl_of
 from fhir_server.shl.content import FHIR_JSON
 from fhir_server.shl.store import Link, aware, now
 
@@ -39,8 +43,7 @@ def _request_body(raw: bytes) -> dict[str, Any]:
         raise FhirError(Problem.STRUCTURE, "The manifest request body must be JSON") from None
     if not isinstance(body, dict):
         raise FhirError(Problem.STRUCTURE, "The manifest request body must be a JSON object")
-    if not isinstance(body.get("recipient"), str) or not body["recipient"].strip():
-        raise FhirError(Problem.REQUIRED, "recipient: required (a string naming who asks)", ["recipient"])
+    _require_recipient(body.get("recipient"))
     limit = body.get("embeddedLengthMax")
     if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
         raise FhirError(Problem.INVALID, "embeddedLengthMax: a non-negative integer", ["embeddedLengthMax"])
@@ -48,6 +51,14 @@ def _request_body(raw: bytes) -> dict[str, Any]:
     if passcode is not None and not isinstance(passcode, str):
         raise FhirError(Problem.INVALID, "passcode: a string", ["passcode"])
     return body
+
+
+def _require_recipient(recipient: object) -> str:
+    """SHL IG STU1: `recipient` is required in a manifest request and in a U-flag GET; the access log
+    names it."""
+    if not isinstance(recipient, str) or not recipient.strip():
+        raise FhirError(Problem.REQUIRED, "recipient: required (a string naming who asks)", ["recipient"])
+    return recipient
 
 
 @router.post("/m/{manifest_id}")
@@ -59,15 +70,13 @@ async def manifest(manifest_id: str, request: Request) -> Response:
 def _manifest(request: Request, manifest_id: str, body: dict[str, Any]) -> Response:
     shl = shl_of(request)
     link = shl.store.by_manifest(manifest_id)
-    if link is None or not link.active or "U" in link.flags:
+    if link is None or "U" in link.flags or shl.status(link) != "active":
         raise _inactive()
     recipient: str = body["recipient"]
-    if "P" in link.flags and not _passcode_ok(shl, link, body.get("passcode")):
-        remaining = shl.store.spend_attempt(link.id)
-        record_access(request, link, recipient, "4", "wrong passcode")
-        if remaining is None:
-            raise _inactive()
-        return JSONResponse({"remainingAttempts": remaining}, 401, headers=_NO_STORE)
+    if "P" in link.flags:
+        refused = _passcode_refused(request, link, recipient, body.get("passcode"))
+        if refused is not None:
+            return refused
     limit = body.get("embeddedLengthMax")
     fhir_base = fhir_base_of(request, shl.settings)
     files = []
@@ -76,7 +85,9 @@ def _manifest(request: Request, manifest_id: str, body: dict[str, Any]) -> Respo
         entry: dict[str, Any] = {"contentType": content_type, "lastUpdated": _instant(link, snapshot)}
         jwe = None
         if limit is not None:
-            jwe = shl.encrypted(link, content_type, engine_of(request), keys_of(request), fhir_base)
+            jwe = shl.encrypted(link, content_type, request, recipient)
+            if jwe is None:
+                raise _inactive()
         if jwe is not None and len(jwe) <= limit:
             entry["embedded"] = jwe
         else:
@@ -88,8 +99,22 @@ def _manifest(request: Request, manifest_id: str, body: dict[str, Any]) -> Respo
     return JSONResponse({"status": status, "files": files}, headers=_NO_STORE)
 
 
-def _passcode_ok(shl: ShlComponents, link: Link, passcode: str | None) -> bool:
-    return passcode is not None and verify_secret(passcode, link.doc.get("passcode"))
+def _passcode_refused(request: Request, link: Link, recipient: str, passcode: str | None) -> Response | None:
+    """None for the right passcode; else the 401 (or 404 once the budget is used up).
+
+    The attempt is taken BEFORE the comparison (atomic, guarded by attempts > 0), so parallel guesses cannot
+    all pass a check of the count and then be compared: with a budget of N, at most N wrong passcodes are
+    ever compared. The right one gives its attempt back."""
+    store = shl_of(request).store
+    remaining = store.take_attempt(link.id)
+    if remaining is None:
+        record_access(request, link, recipient, "4", "passcode attempts used up, not compared")
+        raise _inactive()
+    if passcode is None or not verify_secret(passcode, link.doc.get("passcode")):
+        record_access(request, link, recipient, "4", "wrong passcode")
+        return JSONResponse({"remainingAttempts": remaining}, 401, headers=_NO_STORE)
+    store.give_back_attempt(link.id)
+    return None
 
 
 def _instant(link: Link, snapshot: bool) -> str:
@@ -100,19 +125,16 @@ def _instant(link: Link, snapshot: bool) -> str:
 
 
 @router.get("/m/{manifest_id}")
-def single_file(manifest_id: str, request: Request, recipient: str = "") -> Response:
+def single_file(manifest_id: str, request: Request, recipient: str | None = None) -> Response:
+    checked = _require_recipient(recipient)
     shl = shl_of(request)
     link = shl.store.by_manifest(manifest_id)
-    if link is None or not link.active or "U" not in link.flags:
+    if link is None or "U" not in link.flags or shl.status(link) != "active":
         raise _inactive()
-    jwe = shl.encrypted(
-        link,
-        FHIR_JSON,
-        engine_of(request),
-        keys_of(request),
-        fhir_base_of(request, shl.settings),
-    )
-    record_access(request, link, recipient, "0", "single file (U)")
+    jwe = shl.encrypted(link, FHIR_JSON, request, checked)
+    if jwe is None:
+        raise _inactive()
+    record_access(request, link, checked, "0", "single file (U)")
     return Response(jwe, media_type=JOSE, headers=_NO_STORE)
 
 
@@ -121,10 +143,10 @@ def file(location: str, request: Request) -> Response:
     shl = shl_of(request)
     found = shl.store.location(location)
     link = shl.store.get(found[0]) if found else None
-    if found is None or link is None or not link.active:
+    jwe = None
+    if found is not None and link is not None and shl.status(link) == "active":
+        jwe = shl.encrypted(link, found[1], request, "(file location)")
+    if found is None or link is None or jwe is None:
         raise FhirError(Problem.NOT_FOUND, "This file location is unknown, expired or its link inactive")
-    jwe = shl.encrypted(
-        link, found[1], engine_of(request), keys_of(request), fhir_base_of(request, shl.settings)
-    )
     record_access(request, link, "(file location)", "0", f"file {found[1]}")
     return Response(jwe, media_type=JOSE, headers=_NO_STORE)

@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-
 from fhir_server.errors import FhirError, Problem
+from fhir_server.validation import parameter_entries, parse_json
 
 _TYPES = {
     "label": "valueString",
@@ -37,31 +36,39 @@ class LinkOptions:
         return {f for f, on in chosen.items() if on}
 
 
-def _invalid(name: str, message: str) -> FhirError:
-    return FhirError(Problem.INVALID, f"{name}: {message}", [f"Parameters.parameter.where(name='{name}')"])
+def _invalid(name: str, message: str, path: str | None = None) -> FhirError:
+    return FhirError(
+        Problem.INVALID, f"{name}: {message}", [path or f"Parameters.parameter.where(name='{name}')"]
+    )
 
 
 def parse_options(body: bytes) -> LinkOptions:
     if not body.strip():
         return LinkOptions()
-    try:
-        resource = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise FhirError(Problem.STRUCTURE, "The body is not JSON: send a Parameters resource") from None
-    if not isinstance(resource, dict) or resource.get("resourceType") != "Parameters":
-        raise FhirError(Problem.STRUCTURE, "The body must be a FHIR Parameters resource")
+    # The shared parser bounds nesting and checks the Parameters shape with paths (a `parameter` that is not
+    # an array, an entry that is not an object): bad input is a 400 naming the element, never a 500.
+    entries = parameter_entries(parse_json(body), "$shl")
     values: dict[str, Any] = {}
-    for parameter in resource.get("parameter", []):
-        name = parameter.get("name") if isinstance(parameter, dict) else None
+    paths: dict[str, str] = {}
+    for path, parameter in entries:
+        name = parameter["name"]
         if name not in _TYPES:
-            raise _invalid(str(name), f"unknown parameter; $shl takes {', '.join(_TYPES)}")
+            raise _invalid(name, f"unknown parameter; $shl takes {', '.join(_TYPES)}", f"{path}.name")
         if name in values:
-            raise _invalid(name, "given more than once")
+            raise _invalid(name, "given more than once", path)
         value_type = _TYPES[name]
         if value_type not in parameter:
-            raise _invalid(name, f"needs {value_type}")
+            raise _invalid(name, f"needs {value_type}", path)
         values[name] = parameter[value_type]
-    return _checked(values)
+        paths[name] = f"{path}.{value_type}"
+    try:
+        return _checked(values)
+    except FhirError as exc:
+        # Name the offending element by its index, as every other Parameters error does.
+        name = exc.diagnostics.split(":", 1)[0]
+        if name in paths:
+            raise _invalid(name, exc.diagnostics.split(": ", 1)[-1], paths[name]) from None
+        raise
 
 
 def _checked(values: dict[str, Any]) -> LinkOptions:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fhir_server.shl.components import ShlComponents
@@ -24,15 +25,19 @@ def created(shl: ShlComponents, fhir_base: str, link: Link) -> dict[str, Any]:
     }
 
 
-def listing(fhir_base: str, links: list[Link]) -> dict[str, Any]:
-    return {"resourceType": "Parameters", "parameter": [_summary(fhir_base, link) for link in links]}
+def listing(fhir_base: str, links: list[Link], status: Callable[[Link], str]) -> dict[str, Any]:
+    """`status`: ShlComponents.status (a link's own state and whether its creator's access still holds)."""
+    return {
+        "resourceType": "Parameters",
+        "parameter": [_summary(fhir_base, link, status(link)) for link in links],
+    }
 
 
-def _summary(fhir_base: str, link: Link) -> dict[str, Any]:
+def _summary(fhir_base: str, link: Link, status: str) -> dict[str, Any]:
     doc = link.doc
     parts: list[dict[str, Any]] = [
         {"name": "id", "valueString": link.id},
-        {"name": "status", "valueCode": link.status()},
+        {"name": "status", "valueCode": status},
         {"name": "created", "valueDateTime": _instant(doc["created"])},
         {"name": "patient", "valueReference": {"reference": f"Patient/{link.patient}"}},
         {"name": "imageAccess", "valueBoolean": bool(doc.get("image_access"))},

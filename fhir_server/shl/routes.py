@@ -12,22 +12,24 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from fhir_server.access.store import SecuredStore, secured, store_for
 from fhir_server.api.responses import FhirJSONResponse
-from fhir_server.auth.enforcement import access_of
 from fhir_server.auth.revocation import Revocations
 from fhir_server.errors import FhirError, Problem
+from fhir_server.search.keys import value_key
 from fhir_server.shl import access_log
-from fhir_server.shl.components import engine_of, fhir_base_of, shl_of
+from fhir_server.shl.components import fhir_base_of, shl_of
+from fhir_server.shl.creator import creator_of
 from fhir_server.shl.options import LinkOptions, parse_options
 from fhir_server.shl.qr import MEDIA_TYPES, Format, qr_image
 from fhir_server.shl.responses import created, listing
 from fhir_server.shl.store import Link
 from fhir_server.shl.targets import readable_patient, readable_study
+from fhir_server.validation import parameter_entries, parse_json
 
 router = APIRouter(prefix="/fhir", tags=["SMART Health Links"])
 
@@ -42,17 +44,28 @@ OPERATIONS: dict[str, list[dict[str, str]]] = {
 }
 
 
+def store_of(request: Request) -> SecuredStore:
+    """The request's own store: every $shl operation reaches data only through it (401 without a token)."""
+    return secured(request, "operation")
+
+
 def create_link(
-    request: Request, patient: str, study: str | None, options: LinkOptions, purpose: str
+    request: Request,
+    store: SecuredStore,
+    patient: str,
+    study: str | None,
+    options: LinkOptions,
+    purpose: str,
 ) -> Link:
+    """A link acting with this request's access; `patient` (and `study`) already checked readable."""
     shl = shl_of(request)
     return shl.create(
-        engine_of(request),
+        store,
+        creator_of(request),
         fhir_base_of(request, shl.settings),
         patient,
         study,
         options,
-        creator=access_of(request).subject,
         purpose=purpose,
     )
 
@@ -67,8 +80,9 @@ async def create_patient_link(patient_id: str, request: Request) -> Response:
     options = parse_options(await request.body())
 
     def work() -> Response:
-        patient = readable_patient(request, patient_id)
-        return _created(request, create_link(request, patient, None, options, "operation"))
+        store = store_of(request)
+        patient = readable_patient(store, patient_id)
+        return _created(request, create_link(request, store, patient, None, options, "operation"))
 
     return await run_in_threadpool(work)
 
@@ -78,8 +92,9 @@ async def create_study_link(study_id: str, request: Request) -> Response:
     options = parse_options(await request.body())
 
     def work() -> Response:
-        patient = readable_study(request, study_id)
-        return _created(request, create_link(request, patient, study_id, options, "operation"))
+        store = store_of(request)
+        patient = readable_study(store, study_id)
+        return _created(request, create_link(request, store, patient, study_id, options, "operation"))
 
     return await run_in_threadpool(work)
 
@@ -87,18 +102,39 @@ async def create_study_link(study_id: str, request: Request) -> Response:
 @router.get("/Patient/{patient_id}/$shl")
 def list_links(patient_id: str, request: Request) -> Response:
     shl = shl_of(request)
-    patient = readable_patient(request, patient_id)
-    return FhirJSONResponse(listing(fhir_base_of(request, shl.settings), shl.store.for_patient(patient)))
+    store = store_of(request)
+    patient = readable_patient(store, patient_id)
+    links = [link for link in shl.store.for_patient(patient) if _covered(request, store, link)]
+    return FhirJSONResponse(listing(fhir_base_of(request, shl.settings), links, shl.status))
 
 
 def owned_link(request: Request, patient_id: str, link_id: str | None) -> Link:
     if not link_id:
         raise FhirError(Problem.REQUIRED, "id: the management id of the link is required", ["id"])
-    patient = readable_patient(request, patient_id)
+    store = store_of(request)
+    patient = readable_patient(store, patient_id)
     link = shl_of(request).store.get(link_id)
-    if link is None or link.patient != patient:
+    if link is None or link.patient != patient or not _covered(request, store, link):
         raise FhirError(Problem.NOT_FOUND, f"Patient/{patient_id} has no SMART Health Link {link_id}")
     return link
+
+
+def _covered(request: Request, store: SecuredStore, link: Link) -> bool:
+    """May this caller see and manage the link? Only when it may read everything the link shares: a link
+    would otherwise hand its QR code (and so its content) to someone whose own access is narrower. A link
+    the caller does not cover answers exactly like one that does not exist."""
+    if link.study:
+        return store.read("ImagingStudy", link.study) is not None
+    creator = shl_of(request).creator(link)
+    if creator is None:
+        return True  # suspended: it shares nothing any more
+    shared = store_for(request.app.state, creator.access, "search")
+    return _patient_studies(shared, link.patient) <= _patient_studies(store, link.patient)
+
+
+def _patient_studies(store: SecuredStore, patient_id: str) -> set[str]:
+    key = value_key("patient", f"Patient/{patient_id}")
+    return {c.id for c in store.engine.by_keys("ImagingStudy", [key])}
 
 
 @router.get("/Patient/{patient_id}/$shl-log")
@@ -124,12 +160,12 @@ async def revoke_link(patient_id: str, request: Request) -> Response:
 
     def work() -> Response:
         link = owned_link(request, patient_id, link_id)
-        revoked = shl_of(request).store.revoke(link.id) or link
+        shl = shl_of(request)
+        revoked = shl.store.revoke(link.id) or link
         revocations: Revocations = request.app.state.auth.revocations
         for token in revoked.doc.get("tokens", []):
             revocations.revoke(token["jti"], int(token["exp"]))
-        shl = shl_of(request)
-        return FhirJSONResponse(listing(fhir_base_of(request, shl.settings), [revoked]))
+        return FhirJSONResponse(listing(fhir_base_of(request, shl.settings), [revoked], shl.status))
 
     return await run_in_threadpool(work)
 
@@ -137,12 +173,8 @@ async def revoke_link(patient_id: str, request: Request) -> Response:
 def _id_parameter(body: bytes) -> str | None:
     if not body.strip():
         return None
-    try:
-        resource = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise FhirError(Problem.STRUCTURE, "The body is not JSON: send a Parameters resource") from None
-    for parameter in resource.get("parameter", []) if isinstance(resource, dict) else []:
-        if isinstance(parameter, dict) and parameter.get("name") == "id":
+    for _path, parameter in parameter_entries(parse_json(body), "$shl-revoke"):
+        if parameter["name"] == "id":
             value = parameter.get("valueString") or parameter.get("valueId")
             return str(value) if value else None
     return None

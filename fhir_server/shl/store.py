@@ -3,8 +3,10 @@
 
 A link document holds the management id (`_id`), the manifest id (32 random bytes, base64url: the
 >= 256 bits of entropy of the manifest URL), the link key and non-L content sealed under the master key,
-the passcode as an scrypt hash and the remaining passcode attempts (a lifetime budget, spent with one
-atomic `find_one_and_update` so that parallel guesses cost exactly one attempt each).
+the passcode as an scrypt hash and the remaining passcode attempts: a lifetime budget. Every passcode
+request takes one attempt with one atomic, guarded `find_one_and_update` BEFORE its passcode is compared,
+and only a right passcode gives it back, so however many guesses arrive in parallel (in any worker) at most
+the budget of wrong ones is ever compared and the count never goes below zero.
 """
 
 from __future__ import annotations
@@ -110,8 +112,9 @@ class LinkStore:
         doc = self._links.find_one({**query, "revoked": None}, sort=[("created", -1)])
         return Link(doc) if doc else None
 
-    def spend_attempt(self, link_id: str) -> int | None:
-        """One wrong passcode: the remaining attempts after it, or None when none were left. Atomic."""
+    def take_attempt(self, link_id: str) -> int | None:
+        """Take one passcode attempt before comparing: the attempts left after it, or None when none were
+        left (then nothing may be compared). Atomic: the guard and the decrement are one operation."""
         doc = self._links.find_one_and_update(
             {"_id": link_id, "attempts": {"$gt": 0}},
             {"$inc": {"attempts": -1}},
@@ -119,6 +122,10 @@ class LinkStore:
             return_document=ReturnDocument.AFTER,
         )
         return None if doc is None else int(doc["attempts"])
+
+    def give_back_attempt(self, link_id: str) -> None:
+        """A right passcode costs nothing: return the attempt it took."""
+        self._links.update_one({"_id": link_id}, {"$inc": {"attempts": 1}})
 
     def revoke(self, link_id: str) -> Link | None:
         doc = self._links.find_one_and_update(

@@ -11,10 +11,18 @@ from starlette.responses import FileResponse, Response
 
 STATIC = Path(__file__).parent / "static"
 router = APIRouter(prefix="/shl/viewer", tags=["SMART Health Links"])
+# The viewer holds a link's key (the URL fragment) and shows a patient's records: no other site may frame it
+# (clickjacking, or a parent page reading what it shows through UI tricks). `frame-ancestors` is the CSP
+# rule; X-Frame-Options covers browsers that do not know it.
 _HEADERS = {
     "Cache-Control": "no-cache",
     "Referrer-Policy": "no-referrer",
-    "Content-Security-Policy": "default-src 'self'; connect-src *; img-src * blob: data:; style-src 'self'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": (
+        "default-src 'self'; connect-src *; img-src * blob: data:; style-src 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+    ),
 }
 
 

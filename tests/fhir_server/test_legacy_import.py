@@ -145,10 +145,27 @@ def test_second_import_changes_nothing(
     assert httpx.get(f"{legacy_server.base_url}/_history", params={"_count": 0}).json()["total"] == before
 
 
+def test_hospitals_without_an_address_get_the_placeholder_endpoint(legacy_server: RunningServer) -> None:
+    for (hospital_id,) in source("SELECT id FROM hospitals"):
+        endpoint = httpx.get(f"{legacy_server.base_url}/Endpoint/{fhir_id(str(hospital_id))}-dicomweb").json()
+        assert (endpoint["address"], endpoint["status"]) == ("urn:legacy:unknown-dicomweb", "off")
+
+
+def test_dry_run_over_imported_data_would_change_nothing(
+    imported: tuple[Path, object, object], tmp_path: Path
+) -> None:
+    # Compared with the stored data: the import's own resources are replaced by the mapping, i.e. unchanged.
+    result = run_import(imported[0], "--dry-run", "--report", str(tmp_path / "report"))
+    assert result.returncode == 0, result.stderr
+    assert "would create 0, update 0, leave 214 unchanged" in result.stdout
+    assert "stored data would win" not in result.stdout  # nothing there was written by a sync
+    assert json.loads((tmp_path / "report.json").read_text())["dry_run"] is True
+
+
 def test_dry_run_writes_nothing(tmp_path: Path) -> None:
     result = run_import(tmp_path / "data", "--dry-run", "--report", str(tmp_path / "report"))
     assert result.returncode == 0, result.stderr
-    assert "dry run" in result.stdout
+    assert "dry run, nothing written: would create 214, update 0, leave 0 unchanged" in result.stdout
     assert (tmp_path / "report.json").exists()
     assert not (tmp_path / "data" / "db").exists()
 

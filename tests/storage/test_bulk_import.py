@@ -12,6 +12,7 @@ from server_process import RunningServer
 
 from fhir_server.db import DatabaseConnection, connect
 from fhir_server.resource_types import MODELS
+from fhir_server.search.access import SERVER_WIDE
 from fhir_server.search.engine import SearchEngine, SearchLimits
 from fhir_server.search.index import SearchIndexer
 from fhir_server.search.request import parse_search
@@ -47,7 +48,7 @@ def _patient(resource_id: str, family: str) -> dict[str, Any]:
 
 
 def _search(repository: MongoRepository, resource_type: str, query: list[tuple[str, str]]) -> set[str]:
-    engine = SearchEngine(repository, SearchLimits())
+    engine = SearchEngine(repository, SearchLimits(), (), SERVER_WIDE)
     request = parse_search(resource_type, query, strict=True, default_count=20, max_count=1000)
     return {c.id for c in engine.candidates(resource_type, engine.clauses(request.criteria))}
 

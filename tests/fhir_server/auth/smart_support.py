@@ -3,8 +3,11 @@ mint tokens the way `fhir-server token` does (same database, same keys)."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
+import secrets
 import ssl
 import subprocess
 import sys
@@ -16,6 +19,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 from joserfc.jwk import ECKey, RSAKey
@@ -233,3 +237,57 @@ def wait_for(predicate: Any, timeout: float = 5.0) -> Any:
         if value or time.monotonic() > deadline:
             return value
         time.sleep(0.05)
+
+
+# -- the authorization code flow, for tests outside test_app_launch (added for the token lifecycle tests) ----
+
+
+def pkce() -> tuple[str, str]:
+    """A PKCE verifier and its S256 challenge."""
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
+    return verifier, challenge
+
+
+def authorize_url(urls: Urls, scope: str, challenge: str, *, client_id: str = PUBLIC_APP) -> str:
+    params = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": REDIRECT,
+        "scope": scope,
+        "state": "st-" + secrets.token_hex(4),
+        "aud": urls.fhir_base,
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    return f"{urls.authorize}?{urlencode(params)}"
+
+
+def code_flow_tokens(
+    urls: Urls,
+    browser: Any,  # smart_browser.Browser (which imports this module)
+    scope: str,
+    username: str,
+    *,
+    client_id: str = PUBLIC_APP,
+    password: str = PASSWORD,
+    client_auth: tuple[str, str] | None = None,  # (client_id, secret) of a confidential client
+) -> dict[str, Any]:
+    """Log in as `username` through the real pages, consent to everything, exchange the code; the token
+    response. `scope` must not ask for a patient (no picker is answered)."""
+    verifier, challenge = pkce()
+    url = authorize_url(urls, scope, challenge, client_id=client_id)
+    redirect = browser.authorize(url, username, password)
+    assert redirect.status_code == 302, redirect.text
+    code = parse_qs(urlsplit(redirect.headers["location"]).query)["code"][0]
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": REDIRECT,
+        "code_verifier": verifier,
+    }
+    if client_auth is None:
+        form["client_id"] = client_id
+    response = HTTP.post(urls.token, data=form, auth=client_auth)
+    assert response.status_code == 200, response.text
+    return dict(response.json())

@@ -92,7 +92,7 @@ def test_standalone_launch_with_patient_picker_via_fhirclient(smart: SmartServer
     assert app.patient_id == PATIENT_B
     assert app.server.auth.refresh_token  # offline_access granted
     assert app.server.request_json(f"Patient/{PATIENT_B}")["id"] == PATIENT_B
-    with pytest.raises(Exception, match="403"):
+    with pytest.raises(Exception, match="404"):  # another patient's record answers as absent
         app.server.request_json(f"Patient/{PATIENT_A}")
 
 
@@ -110,7 +110,7 @@ def test_patient_user_gets_their_own_record_without_a_picker(smart: SmartServer,
     assert claims["iss"] == smart.urls.issuer and claims["aud"] == [PUBLIC_APP]
     assert claims["sub"] == "ingrid"
     assert app.server.request_json(f"ImagingStudy/{STUDY_A}")["id"] == STUDY_A
-    with pytest.raises(Exception, match="403"):
+    with pytest.raises(Exception, match="404"):  # another patient's study answers as absent
         app.server.request_json(f"ImagingStudy/{STUDY_B}")
 
 
@@ -387,46 +387,37 @@ def test_confidential_symmetric_client_authenticates_with_its_secret(
 
 
 def test_introspection_and_revocation(smart: SmartServer, browser: Browser) -> None:
-    query, verifier = _code_flow(smart, browser, "openid fhirUser patient/*.rs offline_access", user="ingrid")
-    token = _token(
-        smart,
-        grant_type="authorization_code",
-        code=query["code"],
-        redirect_uri=REDIRECT,
-        client_id=PUBLIC_APP,
-        code_verifier=verifier,
-    ).json()
-    info = HTTP.post(
-        smart.urls.introspect, data={"token": token["access_token"], "client_id": PUBLIC_APP}
-    ).json()
-    assert info["active"] is True and info["client_id"] == PUBLIC_APP and info["patient"] == PATIENT_A
+    # Introspection needs an authenticated client (RFC 7662 §2.1): the confidential app introspects its own.
+    app = (SECRET_APP, smart.secret)
+    verifier, challenge = _pkce()
+    scope = "openid fhirUser patient/*.rs offline_access"
+    location = browser.authorize(
+        _authorize_url(smart, scope, challenge, client_id=SECRET_APP), "ingrid", PASSWORD
+    ).headers["location"]
+    form = {"code": _query(location)["code"], "redirect_uri": REDIRECT, "code_verifier": verifier}
+    token = HTTP.post(smart.urls.token, data={"grant_type": "authorization_code", **form}, auth=app).json()
+    info = HTTP.post(smart.urls.introspect, data={"token": token["access_token"]}, auth=app).json()
+    assert info["active"] is True and info["client_id"] == SECRET_APP and info["patient"] == PATIENT_A
     assert info["scope"] == token["scope"] and info["exp"] > 0
     assert info["sub"] == "ingrid" and info["fhirUser"] == f"{smart.base_url}/Patient/{PATIENT_A}"
-    refresh_info = HTTP.post(
-        smart.urls.introspect, data={"token": token["refresh_token"], "client_id": PUBLIC_APP}
-    ).json()
+    refresh_info = HTTP.post(smart.urls.introspect, data={"token": token["refresh_token"]}, auth=app).json()
     assert refresh_info["active"] is True
-    unknown = HTTP.post(smart.urls.introspect, data={"token": "nonsense", "client_id": PUBLIC_APP}).json()
-    assert unknown == {"active": False}
-    revoked = HTTP.post(smart.urls.revoke, data={"token": token["access_token"], "client_id": PUBLIC_APP})
+    assert HTTP.post(smart.urls.introspect, data={"token": "nonsense"}, auth=app).json() == {"active": False}
+    revoked = HTTP.post(smart.urls.revoke, data={"token": token["access_token"]}, auth=app)
     assert revoked.status_code == 200
-    assert HTTP.post(
-        smart.urls.introspect, data={"token": token["access_token"], "client_id": PUBLIC_APP}
-    ).json() == {"active": False}
+    inactive = HTTP.post(smart.urls.introspect, data={"token": token["access_token"]}, auth=app).json()
+    assert inactive == {"active": False}
     with smart.client(token["access_token"]) as c:
         assert c.get(f"/Patient/{PATIENT_A}").status_code == 401
-    HTTP.post(smart.urls.revoke, data={"token": token["refresh_token"], "client_id": PUBLIC_APP})
-    refreshed = _token(
-        smart, grant_type="refresh_token", refresh_token=token["refresh_token"], client_id=PUBLIC_APP
-    )
-    assert refreshed.json()["error"] == "invalid_grant"
+    HTTP.post(smart.urls.revoke, data={"token": token["refresh_token"]}, auth=app)
+    refresh = {"grant_type": "refresh_token", "refresh_token": token["refresh_token"]}
+    assert HTTP.post(smart.urls.token, data=refresh, auth=app).json()["error"] == "invalid_grant"
 
 
 def test_expired_token_introspects_inactive(smart: SmartServer) -> None:
-    token = smart.mint("system/*.rs", lifetime=-5, client_id=PUBLIC_APP)
-    assert HTTP.post(smart.urls.introspect, data={"token": token, "client_id": PUBLIC_APP}).json() == {
-        "active": False
-    }
+    token = smart.mint("system/*.rs", lifetime=-5, client_id=SECRET_APP)
+    introspected = HTTP.post(smart.urls.introspect, data={"token": token}, auth=(SECRET_APP, smart.secret))
+    assert introspected.json() == {"active": False}
 
 
 def test_login_page_is_accessible_and_safe_to_render(smart: SmartServer, browser: Browser) -> None:

@@ -40,7 +40,8 @@ def test_read_of_patient_data_is_audited(smart: SmartServer) -> None:
 def test_denied_access_is_audited(smart: SmartServer) -> None:
     who = f"intruder-{uuid.uuid4().hex[:8]}"
     with smart.client(smart.mint("patient/*.rs", patient=PATIENT_A, subject=who)) as c:
-        assert c.get(f"/Patient/{PATIENT_B}").status_code == 403
+        # Answered as absent (no existence oracle), audited as the denial it is.
+        assert c.get(f"/Patient/{PATIENT_B}").status_code == 404
     bundle = _search(smart, agent=who, type="110113")
     assert bundle["total"] == 1
     event = bundle["entry"][0]["resource"]
@@ -115,3 +116,37 @@ def test_searches_of_patient_data_are_audited(smart: SmartServer) -> None:
     assert f"ImagingStudy/{STUDY_A}" in whats
     assert f"Patient/{PATIENT_A}" in whats
     assert _search(smart, agent=who)["total"] == 1
+
+
+def test_an_aborted_transaction_leaves_no_audit_of_its_writes(smart: SmartServer) -> None:
+    who = f"tx-{uuid.uuid4().hex[:8]}"
+    pid, other = f"tx-audit-{uuid.uuid4().hex[:8]}", f"tx-other-{uuid.uuid4().hex[:8]}"
+    fhir = {"Content-Type": "application/fhir+json"}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "request": {"method": "PUT", "url": f"Patient/{pid}"},
+                "resource": {"resourceType": "Patient", "id": pid},
+            },
+            {  # runs after the first write and fails: the whole transaction is rolled back
+                "request": {"method": "PUT", "url": f"Patient/{other}", "ifMatch": 'W/"99"'},
+                "resource": {"resourceType": "Patient", "id": other},
+            },
+        ],
+    }
+    with smart.client(smart.mint("system/*.cruds", role=None)) as setup:
+        assert setup.put(
+            f"/Patient/{other}", json={"resourceType": "Patient", "id": other}, headers=fhir
+        ).is_success
+    with smart.client(smart.mint("system/*.cruds", subject=who, role=None)) as c:
+        assert c.post("", json=bundle, headers=fhir).status_code == 412
+        assert c.get(f"/Patient/{pid}").status_code == 404
+        # A later write of the same caller: once its event is there, an event of the aborted one would be too.
+        assert (
+            c.put(f"/Patient/{pid}", json={"resourceType": "Patient", "id": pid}, headers=fhir).status_code
+            == 201
+        )
+    wait_for(lambda: _search(smart, agent=who, type="update")["total"] == 1)
+    assert _search(smart, agent=who, entity=f"Patient/{pid}")["total"] == 1

@@ -19,7 +19,7 @@ def test_token_minted_before_the_server_started_is_accepted(smart: SmartServer) 
 def test_token_minted_while_running_needs_no_audience(smart: SmartServer) -> None:
     token = mint_with_cli(smart.running.data_dir, "patient/*.rs", "--patient", PATIENT_A)
     assert _get(smart, f"/Patient/{PATIENT_A}", token) == 200
-    assert _get(smart, f"/Patient/{PATIENT_B}", token) == 403
+    assert _get(smart, f"/Patient/{PATIENT_B}", token) == 404  # outside its compartment: as absent
 
 
 def test_keys_rotate_keeps_old_tokens_valid(smart: SmartServer) -> None:

@@ -1,4 +1,7 @@
-"""The scope-enforcement matrix: token kind × resource × interaction → allowed (2xx) or denied (403).
+"""The scope-enforcement matrix: token kind × resource × interaction → allowed (2xx) or denied: 403 when
+the token's scopes refuse it, 404 when the resource is outside what the token may see — answered exactly
+as for an id that does not exist (no existence oracle: every denial is compared with the same request on
+an absent id).
 
 Reads run against the demo data (Patient A = legacy-pat-901234 with legacy-stu-20240115103000 (DX),
 Patient B = legacy-pat-567890 with legacy-stu-20240305140000 (US), Organization legacy-hos-001, Endpoint
@@ -207,14 +210,37 @@ def test_matrix(smart: SmartServer, kind: str, interaction: str, target: str) ->
     allowed = target in ALLOWED[kind].get(interaction, set())
     with smart.client(token_for(smart, KINDS[kind], world.patient_a)) as c:
         response = attempt(c, world, interaction, target)
-    if allowed:
-        assert response.status_code in (200, 201), f"{kind} {interaction} {target}: {response.text[:300]}"
-    else:
-        assert response.status_code == 403, (
+        if allowed:
+            assert response.status_code in (200, 201), f"{kind} {interaction} {target}: {response.text[:300]}"
+            return
+        assert response.status_code in (403, 404), (
             f"{kind} {interaction} {target}: {response.status_code} {response.text[:300]}"
         )
+        absent_world, absent_id = absent_twin(world, target)
+        absent = attempt(c, absent_world, interaction, target)
+    real_id = world.paths[target].split("/")[1]
+    assert absent.status_code == response.status_code, (
+        f"{kind} {interaction} {target}: {response.status_code} but {absent.status_code} for an absent id"
+    )
+    assert _diagnostics(absent).replace(absent_id, "ID") == _diagnostics(response).replace(real_id, "ID")
+    if response.status_code == 403:
         assert response.json()["issue"][0]["code"] == "forbidden"
         assert 'error="insufficient_scope"' in response.headers["www-authenticate"]
+
+
+def absent_twin(world: World, target: str) -> tuple[World, str]:
+    """The same world with `target` replaced by an id that was never created."""
+    resource_type = world.paths[target].split("/")[0]
+    absent_id = f"absent-{uuid.uuid4().hex[:10]}"
+    bodies = dict(world.bodies)
+    if target in bodies:
+        bodies[target] = {**bodies[target], "id": absent_id}
+    return World(world.patient_a, {**world.paths, target: f"{resource_type}/{absent_id}"}, bodies), absent_id
+
+
+def _diagnostics(response: httpx.Response) -> str:
+    body = response.json()
+    return " ".join(str(i.get("diagnostics", "")) for i in body.get("issue", []))
 
 
 def test_study_cannot_be_moved_into_or_out_of_the_compartment(smart: SmartServer) -> None:
@@ -222,8 +248,12 @@ def test_study_cannot_be_moved_into_or_out_of_the_compartment(smart: SmartServer
     with smart.client(token_for(smart, KINDS["patient-all"], world.patient_a)) as c:
         to_b = {**world.bodies["study-a"], "subject": {"reference": world.paths["patient-b"]}}
         assert c.put(f"/{world.paths['study-a']}", json=to_b, headers=FHIR).status_code == 403
+        # Taking over Patient B's study: it is not visible to A, so it answers as an absent id does (a
+        # patient-level token cannot create by id either).
         steal = {**world.bodies["study-b"], "subject": {"reference": world.paths["patient-a"]}}
-        assert c.put(f"/{world.paths['study-b']}", json=steal, headers=FHIR).status_code == 403
+        assert c.put(f"/{world.paths['study-b']}", json=steal, headers=FHIR).status_code == 404
+        absent = {**steal, "id": f"absent-{uuid.uuid4().hex[:8]}"}
+        assert c.put(f"/ImagingStudy/{absent['id']}", json=absent, headers=FHIR).status_code == 404
         new_b = {
             "resourceType": "ImagingStudy",
             "id": f"new-{uuid.uuid4().hex[:8]}",
@@ -288,7 +318,8 @@ def test_batch_entries_are_checked_one_by_one(smart: SmartServer) -> None:
         response = c.post("", json=bundle, headers=FHIR)
     assert response.status_code == 200, response.text
     statuses = [e["response"]["status"].split()[0] for e in response.json()["entry"]]
-    assert statuses == ["200", "403", "403", "403", "403", "200"]
+    # Invisible resources answer 404 as absent ones do; writing B's content is refused by the scopes (403).
+    assert statuses == ["200", "404", "404", "403", "404", "200"]
     with smart.client(smart.mint("system/*.rs", role=None)) as admin:
         assert admin.get(f"/{world.paths['study-b']}").status_code == 200  # B's study untouched
 

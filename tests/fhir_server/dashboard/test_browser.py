@@ -110,6 +110,8 @@ def test_clinician_sees_no_admin_actions_and_the_server_refuses_them(
     page.click("nav a[data-section=hospitals]")
     expect(page.locator("#hospitals-table")).to_be_visible()
     expect(page.locator("#hospital-form")).to_have_count(0)
+    # PACS state is for operators (/health/orthanc needs the admin scope): a clinician is told so.
+    expect(page.locator("#hospitals-table .status").first).to_have_text("operators only")
     page.click("#hospitals-table a:has-text('General Hospital')")
     expect(page.locator("#hospital-facts")).to_be_visible()
     expect(page.locator("#hospital-edit-form")).to_have_count(0)
@@ -142,6 +144,11 @@ def test_register_and_edit_a_hospital(
     expect(page.locator(f"{form} [name=name]")).not_to_have_attribute("aria-invalid", "true")
     page.fill(f"{form} [name=orthancUrl]", "http://127.0.0.1:9")
     page.click(f"{form} button[type=submit]")
+    # Nothing listens on port 9: the server's connection check refuses it, naming the field...
+    assert "not reachable" in _field_error(page, form, "orthancUrl")
+    # ...unless the admin saves anyway (a PACS down for maintenance).
+    page.check(f"{form} [name=allowOffline]")
+    page.click(f"{form} button[type=submit]")
     page.wait_for_url(re.compile(r"/app/hospitals/[^/?]+\?registered=1"))
     expect(page.locator("h1")).to_have_text("Lakeside Clinic")
     expect(page.locator("#hospital-facts")).to_contain_text("HOS-900")
@@ -155,7 +162,7 @@ def test_register_and_edit_a_hospital(
     page.click("nav a[data-section=hospitals]")
     row = page.locator("#hospitals-table tr", has_text="HOS-900")
     expect(row).to_contain_text("Lakeside District Clinic")
-    expect(row.locator(".status")).to_have_text("down")  # nothing listens on port 9
+    expect(row.locator(".status").first).to_have_text("down")  # nothing listens on port 9
     shot(page, screenshots, "09-hospitals")
 
 

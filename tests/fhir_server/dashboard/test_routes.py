@@ -85,8 +85,46 @@ def test_hospital_sync_status_lists_every_hospital(
     assert not any("orthanc" in key.lower() or "password" in key.lower() for key in first)
 
 
-def test_unknown_dashboard_api_is_an_operation_outcome(http: httpx.Client) -> None:
-    _outcome(http.get("/app/api/nothing-here"), 404)
+def test_hospital_sync_status_for_a_patient_token(
+    http: httpx.Client, dashboard_server: DashboardServer
+) -> None:
+    # Hospitals are outside every patient compartment: a patient may see them, as with GET /fhir/Organization.
+    token = dashboard_server.mint(
+        "patient/*.rs", patient="legacy-pat-901234", fhir_user="Patient/legacy-pat-901234", role="patient"
+    )
+    response = http.get("/app/api/hospitals", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200, response.text
+    assert {"HOS-001", "HOS-002", "HOS-003"} <= {h["identifier"] for h in response.json()["hospitals"]}
+
+
+def test_hospital_sync_status_shows_only_the_hospitals_the_token_may_see(
+    http: httpx.Client, dashboard_server: DashboardServer
+) -> None:
+    token = dashboard_server.mint("user/Organization.rs?identifier=HOS-002")
+    response = http.get("/app/api/hospitals", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200, response.text
+    assert [h["identifier"] for h in response.json()["hospitals"]] == ["HOS-002"]
+
+
+def test_unknown_dashboard_api_is_an_operation_outcome(
+    http: httpx.Client, dashboard_server: DashboardServer
+) -> None:
+    _outcome(http.get("/app/api/nothing-here"), 401)  # the API is protected before it is routed
+    token = dashboard_server.mint("user/*.rs")
+    _outcome(http.get("/app/api/nothing-here", headers={"Authorization": f"Bearer {token}"}), 404)
+
+
+@pytest.mark.parametrize("path", ["/admin/hospitals", "/auth/admin/users"])
+def test_administration_needs_an_admin_token(
+    http: httpx.Client, dashboard_server: DashboardServer, path: str
+) -> None:
+    _outcome(http.get(path), 401)
+    patient = dashboard_server.mint(
+        "patient/*.rs", patient="legacy-pat-901234", fhir_user="Patient/legacy-pat-901234", role="patient"
+    )
+    _outcome(http.get(path, headers={"Authorization": f"Bearer {patient}"}), 403)
+    admin = dashboard_server.mint("admin")
+    assert http.get(path, headers={"Authorization": f"Bearer {admin}"}).status_code == 200
 
 
 @pytest.mark.parametrize(

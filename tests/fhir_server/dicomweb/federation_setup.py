@@ -57,7 +57,11 @@ class Federation:
     first_sync: subprocess.CompletedProcess[str]
 
     def client(self, **headers: str) -> httpx.Client:
-        return httpx.Client(base_url=self.server.base_url, timeout=30, headers=headers)
+        """A client of the server acting as a backend service (`system/*.cruds`) unless `headers` say
+        otherwise (e.g. another Authorization)."""
+        return httpx.Client(
+            base_url=self.server.base_url, timeout=30, headers={**self.server.bearer(), **headers}
+        )
 
     def sync(self) -> subprocess.CompletedProcess[str]:
         return self.server.cli(
@@ -70,7 +74,7 @@ def build_federation(
 ) -> Federation:
     north_orthanc = orthanc_factory("NORTH", root / "north").start()
     south_orthanc = orthanc_factory("SOUTH", root / "south").start()
-    with httpx.Client(base_url=fhir_server.base_url, timeout=30) as client:
+    with httpx.Client(base_url=fhir_server.base_url, timeout=30, headers=fhir_server.bearer()) as client:
         ingrid = _create_ingrid(client)
         north = _register_by_cli(fhir_server, client, north_orthanc)
         south = _register_by_api(client, south_orthanc, fhir_server.admin_headers())

@@ -1,6 +1,8 @@
 """The FHIR server run in this test process (uvicorn in a thread) and reached over real HTTP, so that a test
-can install its own Authorizer — there is deliberately no setting or environment variable for that — and
-call the sync engine directly; CLI commands run as subprocesses attached to its database.
+can call the sync engine directly; CLI commands run as subprocesses attached to its database.
+
+It runs secured (`FHIR_AUTH_MODE=smart`, the production default): every request carries a real access token,
+minted with the server's own keys (`token`, `bearer`), and the real SecuredStore decides what it may see.
 """
 
 from __future__ import annotations
@@ -12,46 +14,37 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
 from server_process import REPO_ROOT, free_port
-from starlette.requests import Request
 
 from fhir_server.api.services import Services
 from fhir_server.app import create_app
-from fhir_server.authz import Action
+from fhir_server.auth.keys import KeyStore
+from fhir_server.auth.tokens import Grant, mint_access_token
+from fhir_server.auth.urls import Urls
 from fhir_server.settings import Settings
 
-PATIENT_HEADER = "X-Test-Patient"
 CONNECT_TIMEOUT = 2.0
 READ_TIMEOUT = 2.0
-
-
-class PatientCompartmentAuthorizer:
-    """Stands in for SMART patient scopes: a request with `X-Test-Patient: Patient/x` may read only the
-    ImagingStudies of that patient (and search, results then filtered); without the header, anything."""
-
-    def allows(
-        self, request: Request, action: Action, resource_type: str, resource: dict[str, Any] | None
-    ) -> bool:
-        patient = request.headers.get(PATIENT_HEADER)
-        if patient is None:
-            return True
-        if resource is None:
-            return action == "search"
-        return resource_type == "ImagingStudy" and (resource.get("subject") or {}).get("reference") == patient
+# What the tests of other features act as: a backend service that may do anything with FHIR data (and, being
+# a `system/` client, may read the operational endpoints).
+OPERATOR_SCOPE = "system/*.cruds"
 
 
 @dataclass
 class InProcessServer:
     data_dir: Path
     port: int = field(default_factory=free_port)
+    # Off unless a test is about the background loop: the other tests sync explicitly (CLI, sync engine)
+    # and assert on what their pass did.
+    sync_interval_seconds: float = 0.0
     app: FastAPI | None = None
     _server: uvicorn.Server | None = None
     _thread: threading.Thread | None = None
     _admin_token: str | None = None
+    _tokens: dict[tuple[str, str | None], str] = field(default_factory=dict)
 
     @property
     def base_url(self) -> str:
@@ -66,8 +59,8 @@ class InProcessServer:
             orthanc_connect_timeout_seconds=CONNECT_TIMEOUT,
             orthanc_timeout_seconds=READ_TIMEOUT,
             log_format="text",
-            # Anonymous requests get through authentication; the test Authorizer then decides.
-            auth_mode="development",
+            auth_mode="smart",
+            dicomweb_sync_interval_seconds=self.sync_interval_seconds,
         )
 
     @property
@@ -89,13 +82,25 @@ class InProcessServer:
             if not self._thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("the in-process FHIR server did not start")
             time.sleep(0.05)
-        self.services.authorizer = PatientCompartmentAuthorizer()
         return self
 
     def stop(self) -> None:
         if self._server is not None and self._thread is not None:
             self._server.should_exit = True
             self._thread.join(timeout=60)
+
+    def token(self, scope: str = OPERATOR_SCOPE, *, patient: str | None = None) -> str:
+        """A real access token for this server (its keys, its FHIR base as audience), as a SMART app or
+        backend service would hold; `patient`: the launch context of `patient/` scopes."""
+        key = (scope, patient)
+        if key not in self._tokens:
+            grant = Grant("tester", scope, "dicomweb-tests", patient, None, None)
+            urls = Urls.for_base(f"{self.base_url}/fhir")
+            self._tokens[key], _ = mint_access_token(KeyStore(self.services.connection.db), urls, grant, 3600)
+        return self._tokens[key]
+
+    def bearer(self, scope: str = OPERATOR_SCOPE, *, patient: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(scope, patient=patient)}"}
 
     def admin_headers(self) -> dict[str, str]:
         """For /admin/…: a token with the admin scope, as an operator gets one (`fhir-server token`)."""
@@ -114,7 +119,7 @@ class InProcessServer:
             "FHIR_ORTHANC_CONNECT_TIMEOUT_SECONDS": str(CONNECT_TIMEOUT),
             "FHIR_ORTHANC_TIMEOUT_SECONDS": str(READ_TIMEOUT),
             "FHIR_LOG_FORMAT": "text",
-            "FHIR_AUTH_MODE": "development",
+            "FHIR_AUTH_MODE": "smart",
         }
         return subprocess.run(
             [sys.executable, "-m", "fhir_server", *args, "--data-dir", str(self.data_dir)],

@@ -4,6 +4,7 @@ untouched."""
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
@@ -19,6 +20,7 @@ from orthanc_process import PASSWORD, USER, OrthancServer
 from pydicom import Dataset
 
 from fhir_server.dicomweb.connections import HospitalConnection
+from fhir_server.dicomweb.orthanc_errors import NOT_FOUND_MESSAGE
 from fhir_server.dicomweb.runtime import sync_services
 from fhir_server.dicomweb.study_sync import DELETED_STATUS, SYNC_NOTE_AUTHOR
 from fhir_server.dicomweb.sync import sync_hospital
@@ -42,6 +44,8 @@ def _register(server: InProcessServer, name: str, identifier: str, url: str) -> 
                 "orthancUrl": url,
                 "orthancUser": USER,
                 "orthancPassword": PASSWORD,
+                # Some of these PACS are down or hung on purpose: registered anyway.
+                "allowOffline": True,
             },
             headers=server.admin_headers(),
         )
@@ -92,7 +96,9 @@ def _study(central: Central, study: list[Dataset]) -> httpx.Response:
     from fhir_server.dicomweb import ids
 
     study_id = ids.study_id(central.connection.wado_endpoint_id, str(study[0].StudyInstanceUID))
-    return httpx.get(f"{central.server.base_url}/fhir/ImagingStudy/{study_id}", timeout=30)
+    return httpx.get(
+        f"{central.server.base_url}/fhir/ImagingStudy/{study_id}", headers=central.server.bearer(), timeout=30
+    )
 
 
 def test_orthanc_stopped_mid_sync_gives_a_clean_error_and_a_later_sync_completes(central: Central) -> None:
@@ -109,10 +115,16 @@ def test_orthanc_stopped_mid_sync_gives_a_clean_error_and_a_later_sync_completes
     assert down.returncode == 1
     assert "error: Central Hospital: the Orthanc of Central Hospital is not reachable" in down.stderr
     assert "Traceback" not in down.stderr
-    proxied = httpx.get(f"{central.server.base_url}/dicomweb/{central.connection.qido_endpoint_id}/studies")
+    proxied = httpx.get(
+        f"{central.server.base_url}/dicomweb/{central.connection.qido_endpoint_id}/studies",
+        headers=central.server.bearer(),
+    )
     assert proxied.status_code == 503
     assert proxied.json()["issue"][0]["code"] == "transient"
-    health = httpx.get(f"{central.server.base_url}/health/orthanc", timeout=30).json()
+    assert "Central Hospital" not in proxied.text  # the operator's diagnosis is logged, not relayed
+    health = httpx.get(
+        f"{central.server.base_url}/health/orthanc", headers=central.server.bearer(), timeout=30
+    ).json()
     entry = next(h for h in health["hospitals"] if h["identifier"] == "HOS-C01")
     assert entry["status"] == "down" and "not reachable" in entry["error"]
     assert health["status"] in ("warn", "fail")
@@ -148,9 +160,11 @@ def test_deleted_study_is_kept_with_status_registered(central: Central) -> None:
     assert _study(central, gone).json()["meta"]["versionId"] == "2"
     # The images are gone from the PACS: the proxy says so, as an OperationOutcome.
     base = f"{central.server.base_url}/dicomweb/{central.connection.wado_endpoint_id}"
-    response = httpx.get(f"{base}/studies/{gone[0].StudyInstanceUID}/metadata", timeout=30)
+    response = httpx.get(
+        f"{base}/studies/{gone[0].StudyInstanceUID}/metadata", headers=central.server.bearer(), timeout=30
+    )
     assert response.status_code == 404
-    assert response.json()["resourceType"] == "OperationOutcome"
+    assert response.json()["issue"][0]["diagnostics"] == NOT_FOUND_MESSAGE
 
 
 @pytest.fixture
@@ -184,12 +198,16 @@ def test_slow_orthanc_times_out_with_504(fhir_server: InProcessServer, black_hol
     body = _register(fhir_server, "Slow Hospital", "HOS-SLOW", black_hole)
     qido = body["endpoints"][1].removeprefix("Endpoint/")
     started = time.monotonic()
-    response = httpx.get(f"{fhir_server.base_url}/dicomweb/{qido}/studies", timeout=30)
+    response = httpx.get(
+        f"{fhir_server.base_url}/dicomweb/{qido}/studies", headers=fhir_server.bearer(), timeout=30
+    )
     elapsed = time.monotonic() - started
     assert response.status_code == 504
     assert response.json()["issue"][0]["code"] == "timeout"
     assert elapsed < READ_TIMEOUT + 5
-    health = httpx.get(f"{fhir_server.base_url}/health/orthanc", timeout=30).json()
+    health = httpx.get(
+        f"{fhir_server.base_url}/health/orthanc", headers=fhir_server.bearer(), timeout=30
+    ).json()
     entry = next(h for h in health["hospitals"] if h["identifier"] == "HOS-SLOW")
     assert entry["status"] == "down" and "did not answer" in entry["error"]
     services = sync_services(fhir_server.services)
@@ -199,7 +217,9 @@ def test_slow_orthanc_times_out_with_504(fhir_server: InProcessServer, black_hol
     assert result.failure is not None and "did not answer" in result.failure
 
 
-def test_wrong_orthanc_credentials_are_a_502_and_a_failed_sync(central: Central) -> None:
+def test_wrong_orthanc_credentials_are_a_502_and_a_failed_sync(
+    central: Central, caplog: pytest.LogCaptureFixture
+) -> None:
     server = central.server
     with httpx.Client(base_url=server.base_url, timeout=30, headers=server.admin_headers()) as client:
         response = client.post(
@@ -210,14 +230,23 @@ def test_wrong_orthanc_credentials_are_a_502_and_a_failed_sync(central: Central)
                 "orthancUrl": central.orthanc.url,
                 "orthancUser": USER,
                 "orthancPassword": "not-the-password",
+                "allowOffline": True,  # else refused before saving (see test_hospital_admin.py)
             },
         )
     assert response.status_code == 201, response.text
     qido = response.json()["endpoints"][1].removeprefix("Endpoint/")
-    proxied = httpx.get(f"{server.base_url}/dicomweb/{qido}/studies", timeout=30)
+    with caplog.at_level(logging.WARNING, logger="fhir_server.dicomweb.orthanc_errors"):
+        proxied = httpx.get(f"{server.base_url}/dicomweb/{qido}/studies", headers=server.bearer(), timeout=30)
     assert proxied.status_code == 502
-    assert "refused our credentials" in proxied.json()["issue"][0]["diagnostics"]
-    assert "not-the-password" not in proxied.text
+    # The client learns that the PACS failed, not why: the diagnosis names the hospital and its configuration.
+    diagnostics = proxied.json()["issue"][0]["diagnostics"]
+    assert "X-Request-ID" in diagnostics
+    for secret in ("refused", "credentials", "Misconfigured Hospital", "401", "not-the-password"):
+        assert secret not in proxied.text
+    # The operator finds it in the log under the request id the client got.
+    rid = proxied.headers["x-request-id"]
+    logged = [r.getMessage() for r in caplog.records if rid in r.getMessage()]
+    assert logged and "the Orthanc of Misconfigured Hospital refused our credentials (HTTP 401)" in logged[0]
     synced = server.cli("sync", "--hospital", "HOS-BADPW")
     assert synced.returncode == 1
     assert "refused our credentials" in synced.stderr and "Traceback" not in synced.stderr

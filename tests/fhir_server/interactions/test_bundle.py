@@ -145,3 +145,30 @@ def test_unresolvable_urn_uuid_and_bad_bundles_are_rejected(client: httpx.Client
     response = client.post("", json=no_request, headers=FHIR_JSON)
     assert response.status_code == 400
     assert response.json()["issue"][0]["expression"] == ["Bundle.entry[0].request"]
+
+
+def test_entry_last_modified_is_a_fhir_instant_of_the_stored_version(client: httpx.Client) -> None:
+    pid = f"lm-{uuid.uuid4().hex[:8]}"
+    patient = {"resourceType": "Patient", "id": pid}
+    for kind in ("batch", "transaction"):
+        response = client.post(
+            "",
+            json=tx(
+                [
+                    {"request": {"method": "PUT", "url": f"Patient/{pid}"}, "resource": patient},
+                    {
+                        "request": {"method": "POST", "url": "Organization"},
+                        "resource": {"resourceType": "Organization"},
+                    },
+                    {"request": {"method": "GET", "url": f"Patient/{pid}"}},
+                ],
+                kind,
+            ),
+            headers=FHIR_JSON,
+        )
+        assert response.status_code == 200, response.text
+        stored = client.get(f"/Patient/{pid}").json()["meta"]["lastUpdated"]
+        put, post, read = (e["response"] for e in response.json()["entry"])
+        # An instant (https://hl7.org/fhir/R4/datatypes.html#instant), never the HTTP date of a header.
+        assert put["lastModified"] == read["lastModified"] == stored
+        assert post["lastModified"].endswith("Z") and "T" in post["lastModified"]

@@ -13,6 +13,7 @@ from search_support import Seeder
 from server_process import RunningServer
 
 from fhir_server.db import DatabaseConnection, connect
+from fhir_server.search.access import SERVER_WIDE
 from fhir_server.search.engine import SearchEngine, SearchLimits
 from fhir_server.search.includes import resolve_includes
 from fhir_server.search.index import SearchIndexer
@@ -184,7 +185,7 @@ def test_search_queries_never_scan_the_collection(
     repository: MongoRepository, seeder: Seeder, resource_type: str, query: str
 ) -> None:
     recorder = _Recorder(repository)
-    engine = SearchEngine(recorder, SearchLimits())  # type: ignore[arg-type]
+    engine = SearchEngine(recorder, SearchLimits(), (), SERVER_WIDE)  # type: ignore[arg-type]
     query = (
         query.replace("SYS", seeder.system).replace("ORG", seeder.id("org")).replace("P1", seeder.id("p1"))
     )
@@ -200,7 +201,7 @@ def test_the_federation_query_uses_the_search_index_and_id_lookups(
     repository: MongoRepository, seeder: Seeder
 ) -> None:
     recorder = _Recorder(repository)
-    engine = SearchEngine(recorder, SearchLimits())  # type: ignore[arg-type]
+    engine = SearchEngine(recorder, SearchLimits(), (), SERVER_WIDE)  # type: ignore[arg-type]
     _run(
         engine,
         "ImagingStudy",

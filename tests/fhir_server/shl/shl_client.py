@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import io
+import json
 from typing import Any
 
 import httpx
 from PIL import Image
 from pyzbar.pyzbar import decode
+from server_process import SecuredServer
 from shl_decoder import ParsedLink, decrypt, parse_link
+
+from fhir_server.auth.keys import KeyStore
+from fhir_server.auth.tokens import Grant, mint_access_token
+from fhir_server.auth.urls import Urls
 
 
 def parameters(**values: Any) -> dict[str, Any]:
@@ -64,3 +70,54 @@ def fetch_files(link_text: str, **body: Any) -> list[tuple[dict[str, Any], bytes
         assert header["cty"] == file["contentType"]
         files.append((header, plaintext))
     return files
+
+
+def bundle_ids(files: list[tuple[dict[str, Any], bytes]]) -> set[str]:
+    """`Type/id` of every resource of the link's Bundle (its first file)."""
+    (_header, plaintext), *_ = files
+    bundle = json.loads(plaintext)
+    assert bundle["resourceType"] == "Bundle" and bundle["type"] == "collection"
+    return {f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in bundle["entry"]}
+
+
+def image_access(files: list[tuple[dict[str, Any], bytes]]) -> dict[str, Any]:
+    """The `application/smart-api-access` file of a link made with imageAccess."""
+    found = [json.loads(plain) for header, plain in files if header["cty"] == "application/smart-api-access"]
+    assert len(found) == 1
+    access: dict[str, Any] = found[0]
+    return access
+
+
+def mint_as(
+    server: SecuredServer,
+    subject: str,
+    scope: str,
+    *,
+    patient: str | None = None,
+    fhir_user: str | None = None,
+    role: str | None = "clinician",
+) -> str:
+    """A token for a named user (SecuredServer.mint's are all for "tester"), as the token endpoint would
+    mint it, with the server's own keys."""
+    grant = Grant(subject, scope, "test", patient, fhir_user, role)
+    keys = KeyStore(server.connection.db)
+    token, _ = mint_access_token(keys, Urls.for_base(server.base_url), grant, 600)
+    return token
+
+
+def log_descriptions(client: httpx.Client, patient: str, link_id: str) -> list[str]:
+    """The access log of a link ($shl-log): each event's outcome description."""
+    answer = client.get(f"/Patient/{patient}/$shl-log", params={"id": link_id})
+    assert answer.status_code == 200, answer.text
+    return [str(e["resource"].get("outcomeDesc", "")) for e in answer.json().get("entry", [])]
+
+
+def link_summary(client: httpx.Client, patient: str, link_id: str) -> dict[str, Any]:
+    """The link's part of the patient's listing (GET $shl): status, remainingAttempts, …"""
+    listed = client.get(f"/Patient/{patient}/$shl")
+    assert listed.status_code == 200, listed.text
+    for part in listed.json()["parameter"]:
+        summary = values({"parameter": part["part"]})
+        if summary["id"] == link_id:
+            return summary
+    raise AssertionError(f"link {link_id} is not listed")

@@ -13,17 +13,10 @@ import httpx
 import pytest
 from cryptography.exceptions import InvalidTag
 from server_process import SecuredServer
-from shl_client import create, fetch_files, manifest, parameters, qr_text, values
+from shl_client import bundle_ids, create, fetch_files, manifest, parameters, qr_text, values
 from shl_decoder import b64d, decrypt, jwe_header, parse_link
 
 PATIENT, OTHER = "legacy-pat-901234", "legacy-pat-567890"
-
-
-def bundle_ids(files: list[tuple[dict, bytes]]) -> set[str]:
-    (_header, plaintext), *_ = files
-    bundle = json.loads(plaintext)
-    assert bundle["resourceType"] == "Bundle" and bundle["type"] == "collection"
-    return {f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in bundle["entry"]}
 
 
 def test_patient_link_follows_end_to_end(clinician: httpx.Client) -> None:
@@ -195,15 +188,23 @@ def test_image_access_token(clinician: httpx.Client, shl_server: SecuredServer) 
     assert [h["cty"] for h, _ in files] == ["application/fhir+json", "application/smart-api-access"]
     access = json.loads(files[1][1])
     assert access["aud"] == shl_server.base_url and access["patient"] == PATIENT
-    assert access["scope"] == "patient/*.rs" and access["expires_in"] <= 3600
+    assert access["expires_in"] <= 3600
+    # The token names exactly what the link's bundle holds, type by type.
+    shared = bundle_ids(files)
+    for scope in access["scope"].split():
+        resource_type, ids = scope.removeprefix("patient/").split(".rs?_id=")
+        assert {f"{resource_type}/{i}" for i in ids.split(",")} == {
+            i for i in shared if i.startswith(resource_type + "/")
+        }
     with shl_server.client(access["access_token"]) as api:
         assert api.get(f"/Patient/{PATIENT}").status_code == 200
         studies = api.get("/ImagingStudy", params={"patient": f"Patient/{PATIENT}"}).json()
-        assert {e["resource"]["id"] for e in studies.get("entry", [])} >= {
+        assert {e["resource"]["id"] for e in studies.get("entry", [])} == {
             "legacy-stu-20240115103000",
             "legacy-stu-20240220091500",
         }
-        assert api.get("/ImagingStudy/legacy-stu-20240305140000").status_code in (403, 404)
+        assert api.get("/ImagingStudy/legacy-stu-20240305140000").status_code == 404
+        assert api.get(f"/Patient/{OTHER}").status_code == 404
         write = api.post(
             "/ImagingStudy",
             json={
@@ -222,12 +223,17 @@ def test_authorization_and_bad_input(shl_server: SecuredServer, clinician: httpx
         assert anonymous.post(f"/Patient/{PATIENT}/$shl", json=parameters()).status_code == 401
     token = shl_server.mint("patient/*.rs", patient=OTHER, role="patient", fhir_user=f"Patient/{OTHER}")
     with shl_server.client(token) as other:
-        assert other.post(f"/Patient/{PATIENT}/$shl", json=parameters()).status_code == 403
+        # Another patient's records are answered as absent (test_invisible_targets_answer_like_absent_ones).
+        assert other.post(f"/Patient/{PATIENT}/$shl", json=parameters()).status_code == 404
         assert (
-            other.post("/ImagingStudy/legacy-stu-20240115103000/$shl", json=parameters()).status_code == 403
+            other.post("/ImagingStudy/legacy-stu-20240115103000/$shl", json=parameters()).status_code == 404
         )
-        assert other.get(f"/Patient/{PATIENT}/$shl").status_code == 403
+        assert other.get(f"/Patient/{PATIENT}/$shl").status_code == 404
         assert other.post(f"/Patient/{OTHER}/$shl", json=parameters()).status_code == 201
+    # 403 only from the token's scopes, whatever the data: this token cannot read Patient at all.
+    with shl_server.client(shl_server.mint("user/ImagingStudy.rs")) as studies_only:
+        assert studies_only.post(f"/Patient/{PATIENT}/$shl", json=parameters()).status_code == 403
+        assert studies_only.post("/Patient/nobody/$shl", json=parameters()).status_code == 403
     for body, name in [
         (parameters(label="x" * 81), "label"),
         (parameters(passcode="1", singleFile=True), "singleFile"),

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from chromium import chromium
+from server_process import SecuredServer
 from shl_client import create, qr_text
 
 
@@ -47,3 +48,23 @@ def test_viewer_asks_for_the_passcode(page: object, clinician: httpx.Client) -> 
     page.click("#passcode-form button")  # type: ignore[attr-defined]
     page.wait_for_selector(".study-title", timeout=15_000)  # type: ignore[attr-defined]
     assert page.locator(".study").count() == 1  # type: ignore[attr-defined]
+
+
+def test_viewer_cannot_be_framed(page: object, clinician: httpx.Client, shl_server: SecuredServer) -> None:
+    viewer = shl_server.origin + "/shl/viewer"
+    for url in (viewer, viewer + "/viewer.js"):
+        answer = httpx.get(url, timeout=30)
+        assert answer.status_code == 200
+        assert answer.headers["x-frame-options"] == "DENY"
+        policy = [p.strip() for p in answer.headers["content-security-policy"].split(";")]
+        assert "frame-ancestors 'none'" in policy
+    # And a browser honours it: a page of another origin that frames the viewer gets no viewer in the frame.
+    created = create(clinician, "Patient/legacy-pat-901234", label="framed?")
+    with httpx.Client() as plain:
+        assert plain.get(created["viewerUrl"]).status_code == 200  # the same URL opens on its own
+    page.set_content(f'<iframe id="framed" src="{created["viewerUrl"]}"></iframe>')  # type: ignore[attr-defined]
+    page.wait_for_timeout(3_000)  # type: ignore[attr-defined]
+    framed = [f for f in page.frames if f != page.main_frame]  # type: ignore[attr-defined]
+    assert len(framed) == 1
+    assert framed[0].query_selector("#status") is None
+    assert framed[0].query_selector(".study-title") is None

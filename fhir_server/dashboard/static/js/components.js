@@ -19,25 +19,39 @@ export async function readiness() {
   }
 }
 
-// Every hospital: its Organization, its Orthanc check (/health/ready) and its last sync (/app/api/hospitals).
+// Each hospital's PACS check (/health/orthanc). It names hospitals and their state, so the server shows it to
+// operators only (admin or system/ scope); anyone else gets null and sees no PACS state.
+export async function orthancChecks() {
+  try {
+    return await request(serverUrl('health/orthanc'));
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 403) return null;
+    throw error;
+  }
+}
+
+// Every hospital: its Organization, its Orthanc check (/health/orthanc) and its last sync (/app/api/hospitals).
+// `check` is null for a hospital without one, undefined when the caller may not see PACS state.
 export async function hospitalStatus() {
-  const [ready, sync, organizations] = await Promise.all([
+  const [ready, orthanc, sync, organizations] = await Promise.all([
     readiness(),
+    orthancChecks(),
     request(`${config.appBase}api/hospitals`),
     fhir('Organization', { params: { _count: 500, _sort: 'name' } }),
   ]);
-  const checks = new Map(((ready.checks && ready.checks.orthanc && ready.checks.orthanc.hospitals) || []).map((c) => [c.organization, c]));
+  const checks = orthanc ? new Map((orthanc.hospitals || []).map((c) => [c.organization, c])) : null;
+  const checkOf = (key) => (checks ? checks.get(key) || null : undefined);
   const syncs = new Map((sync.hospitals || []).map((s) => [s.organization, s]));
   const hospitals = bundleResources(organizations, 'Organization').map((org) => {
     const key = `Organization/${org.id}`;
-    return { id: org.id, organization: org, name: org.name || org.id, check: checks.get(key) || null, sync: syncs.get(key) || null };
+    return { id: org.id, organization: org, name: org.name || org.id, check: checkOf(key), sync: syncs.get(key) || null };
   });
   for (const [key, s] of syncs) {
     if (!hospitals.some((x) => `Organization/${x.id}` === key)) {
-      hospitals.push({ id: refId(key), organization: null, name: s.name, check: checks.get(key) || null, sync: s });
+      hospitals.push({ id: refId(key), organization: null, name: s.name, check: checkOf(key), sync: s });
     }
   }
-  return { ready, hospitals };
+  return { ready, pacsVisible: checks !== null, hospitals, syncInterval: sync.syncIntervalSeconds ?? 0 };
 }
 
 export function hospitalIdentifier(hospital) {
@@ -47,6 +61,7 @@ export function hospitalIdentifier(hospital) {
 }
 
 export function pacsCell(hospital) {
+  if (hospital.check === undefined) return statusBadge('none', 'operators only');
   if (!hospital.check) return statusBadge('none', 'not connected');
   const cell = [statusBadge(hospital.check.status, hospital.check.status === 'up' ? 'up' : 'down')];
   if (hospital.check.error) cell.push(h('div', { class: 'muted' }, hospital.check.error));

@@ -3,6 +3,7 @@
 import { auth, SignInError } from './auth.js';
 import { config, loadConfig } from './config.js';
 import { h } from './dom.js';
+import { duplicatesPage } from './pages/duplicates.js';
 import { federationPage } from './pages/federation.js';
 import { hospitalPage, hospitalsPage } from './pages/hospitals.js';
 import { overviewPage } from './pages/overview.js';
@@ -35,6 +36,7 @@ function showUser(session) {
   document.getElementById('user-name').textContent = session.user;
   const role = session.scope.includes('admin') ? 'admin' : (session.role || 'user');
   document.getElementById('user-role').textContent = role;
+  document.querySelectorAll('#nav [data-admin-only]').forEach((item) => { item.hidden = role !== 'admin'; });
 }
 
 async function boot() {
@@ -77,6 +79,7 @@ async function boot() {
   route(/^studies$/, guarded(studiesPage));
   route(/^studies\/([^/]+)$/, guarded(studyPage));
   route(/^federation$/, guarded(federationPage));
+  route(/^duplicates$/, guarded(duplicatesPage));
   auth.onChange((session) => {
     if (session) return;
     // Signed out elsewhere or the session could not be renewed: back to the sign-in page.

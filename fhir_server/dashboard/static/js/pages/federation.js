@@ -3,11 +3,12 @@
 
 import { fhir } from '../api.js';
 import {
-  FEDERATION_INCLUDES, federationView, hospitalIdentifier, hospitalStatus, lastSyncCell, pacsCell, patientLink, resolvePatient,
+  FEDERATION_INCLUDES, federationView, hospitalIdentifier, hospitalStatus, pacsCell, patientLink, resolvePatient,
 } from '../components.js';
 import { config } from '../config.js';
 import { field, h, table } from '../dom.js';
 import { bundleResources, hospitalsOfStudies } from '../format.js';
+import { freshnessCell, intervalText, unreachableWarning } from '../freshness.js';
 import { navigate } from '../router.js';
 
 export async function federationPage(ctx) {
@@ -65,8 +66,12 @@ export async function federationPage(ctx) {
         : h('p', {}, nationalId ? `No patient is registered with national ID ${nationalId}.` : `No patient has the id ${patientParam}.`)),
     h('section', { class: 'card', 'aria-labelledby': 'fed-consulted' },
       h('h2', { id: 'fed-consulted' }, `Hospitals consulted (${status.hospitals.length})`),
+      // The studies come from what each hospital's last sync stored: say how fresh that is, and which
+      // PACS could not be reached (their newest studies are missing).
+      unreachableWarning(status.hospitals),
+      h('p', { class: 'muted' }, intervalText(status.syncInterval)),
       table(['Hospital', 'Identifier', 'PACS (Orthanc)', 'Data as of last sync', 'Studies found'],
-        status.hospitals.map((x) => [x.name, hospitalIdentifier(x), pacsCell(x), lastSyncCell(x), String(perHospital.get(x.id) || 0)]),
+        status.hospitals.map((x) => [x.name, hospitalIdentifier(x), pacsCell(x), freshnessCell(x, status.syncInterval), String(perHospital.get(x.id) || 0)]),
         { empty: 'No hospital is registered.' })),
     h('section', { class: 'card', 'aria-labelledby': 'fed-studies' },
       h('h2', { id: 'fed-studies' }, `Studies (${studyCount})`), federationView(bundle)));

@@ -63,7 +63,9 @@ export async function overviewPage(ctx) {
         database && database.latency_ms !== undefined ? h('div', { class: 'muted' }, `${database.latency_ms} ms`) : null,
         database && database.error ? h('div', { class: 'field-error' }, database.error) : null),
       h('div', { id: 'status-pacs' }, h('div', { class: 'label' }, 'Hospital PACS'),
-        statusBadge(connected.length && up === connected.length ? 'up' : (up ? 'warn' : 'down'), `${up} of ${connected.length} up`))));
+        status.status === 'fulfilled' && !status.value.pacsVisible
+          ? statusBadge('unknown', 'operators only')
+          : statusBadge(connected.length && up === connected.length ? 'up' : (up ? 'warn' : 'down'), `${up} of ${connected.length} up`))));
 
   if (counts.status === 'fulfilled') {
     const [orgs, patients, studies] = counts.value;

@@ -1,0 +1,83 @@
+"""The caller's scopes compiled into search clauses (`fhir_server.search.access.AccessFilter`).
+
+For a resource type and a letter (`s` search, `r` read) every scope that grants the letter is one branch:
+its patient compartment (App Launch 2.2 `patient/` scopes, a patient user's own record) AND its
+`?param=value` filters (§finer-grained-resource-constraints-using-search-parameters), compiled with the
+search module's own semantics, so a filter matches exactly what `[type]?param=value` would find. One
+branch without limits makes the type unrestricted (no clause). A filter the server cannot evaluate (chains,
+`_has`, unknown parameters) drops its branch: access narrows to nothing rather than widening.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from fhir_server.auth.compartment import compartment_criteria, is_patient_data
+from fhir_server.auth.policy import AccessContext
+from fhir_server.errors import FhirError
+from fhir_server.search.access import AccessClause, Letter
+from fhir_server.search.compile import compile_value
+from fhir_server.search.conditions import Clause
+from fhir_server.search.criteria import ValueCriterion
+from fhir_server.search.request import parse_criterion
+from fhir_server.search.values import split_unescaped
+
+log = logging.getLogger(__name__)
+
+
+class ScopeClauses:
+    """`AccessFilter` for one caller; clauses are compiled once per (type, letter) and request."""
+
+    def __init__(self, access: AccessContext, own_bases: Sequence[str]) -> None:
+        self._access = access
+        self._own_bases = tuple(own_bases)
+        self._cache: dict[tuple[str, Letter], Clause | None] = {}
+
+    def clause(self, resource_type: str, letter: Letter) -> Clause | None:
+        key = (resource_type, letter)
+        if key not in self._cache:
+            self._cache[key] = self._build(resource_type, letter)
+        return self._cache[key]
+
+    def _build(self, resource_type: str, letter: Letter) -> Clause | None:
+        access = self._access
+        if access.unrestricted:
+            return None
+        branches: list[list[Clause]] = []
+        for scope in access.scopes.resource:
+            if not scope.grants(letter, resource_type):
+                continue
+            patient = access.confinement(scope)
+            if patient is False:
+                continue
+            criteria: list[tuple[str, str]] = []
+            if patient is not None and is_patient_data(resource_type):
+                criteria += compartment_criteria(resource_type, patient)
+            criteria += scope.filters
+            if not criteria:
+                return None
+            branch = self._compile(resource_type, criteria)
+            if branch is not None:
+                branches.append(branch)
+        return AccessClause.of(branches)
+
+    def _compile(self, resource_type: str, criteria: list[tuple[str, str]]) -> list[Clause] | None:
+        clauses = []
+        try:
+            for name, value in criteria:
+                values = tuple(v for v in split_unescaped(value, ",") if v)
+                criterion = parse_criterion(resource_type, name, values, name) if values else None
+                if not isinstance(criterion, ValueCriterion):
+                    log.warning(
+                        "scope filter %s=%s on %s cannot be evaluated: it grants nothing",
+                        name,
+                        value,
+                        resource_type,
+                    )
+                    return None
+                clauses.append(compile_value(criterion, self._own_bases))
+        except FhirError as exc:
+            log.warning("scope filter on %s cannot be evaluated (%s): it grants nothing", resource_type, exc)
+            return None
+        return clauses
