@@ -25,8 +25,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 # The repo root first: tests/ holds folders named like our packages (tests/fhir_server…).
 sys.path[:0] = [str(ROOT)]
-sys.path.append(str(ROOT / "tests"))
-from server_process import free_port, start_server
+from tests.server_process import free_port, start_server
 
 PATIENT = {
     "resourceType": "Patient",

@@ -29,15 +29,13 @@ import httpx
 
 # The repo root first: tests/ holds folders named like our packages (tests/fhir_server…).
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent)]
-sys.path.append(str(Path(__file__).resolve().parent.parent / "tests"))
-from server_process import start_server
-
 from fhir_server.db import connect
 from fhir_server.resource_types import MODELS
 from fhir_server.search.index import SearchIndexer
 from fhir_server.search.migration import record_index_format
 from fhir_server.settings import Settings
 from fhir_server.storage.mongo import MongoRepository
+from tests.server_process import start_server
 
 NATIONAL_ID = "https://fhir.imaging-federation.example/sid/national-id"
 DCM = "http://dicom.nema.org/resources/ontology/DCM"

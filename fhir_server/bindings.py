@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from fhir_server.errors import Issue
-from fhir_server.validation import JsonObject, ResourceChecker
+from fhir_server.type_aliases import JsonObject
+from fhir_server.validation import ResourceChecker
 from terminology.bindings import check_bindings
 from terminology.service import TerminologyService
 

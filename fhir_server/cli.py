@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack, closing
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -33,12 +33,12 @@ Command = Callable[[argparse.Namespace, Settings], int]
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    overrides: dict[str, object] = {}
+    overrides: dict[str, Any] = {}  # argparse's values; Settings validates them
     for name in ("data_dir", "host", "port"):
         value = getattr(args, name, None)
         if value is not None:
             overrides[name] = value
-    return Settings(**overrides)  # type: ignore[arg-type]
+    return Settings(**overrides)
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -82,8 +82,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         with ExitStack() as stack:
             if args.demo:
                 _load_demo(args, settings, connection, stack)
-            if settings.uses_embedded_db:
-                print(f"embedded database under {settings.data_dir.resolve()} ({connection.embedded.uri})")  # type: ignore[union-attr]
+            if connection.embedded is not None:  # connect() starts one exactly when settings.uses_embedded_db
+                print(f"embedded database under {settings.data_dir.resolve()} ({connection.embedded.uri})")
             print(f"FHIR base: {fhir_base(settings)}")
             app = create_app(settings, connection)
             # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into an exit through `finally`

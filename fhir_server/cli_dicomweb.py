@@ -28,7 +28,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Never
 
 import httpx
 from tqdm import tqdm
@@ -200,7 +200,8 @@ class _Bars:
     """One stderr progress bar per hospital (counts studies; total known on a first, full pass)."""
 
     def __init__(self) -> None:
-        self._bar: tqdm[None] | None = None
+        # tqdm's type parameter is what it iterates; a bar advanced by hand iterates nothing.
+        self._bar: tqdm[Never] | None = None
 
     def start(self, hospital: HospitalConnection, total: int | None) -> None:
         self._bar = tqdm(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import pymongo
 from pymongo.database import Database
@@ -13,8 +12,7 @@ from pymongo.write_concern import WriteConcern
 from fhir_server.embedded_db import EmbeddedDatabase, Role, open_embedded
 from fhir_server.observability.metrics import DatabaseCommandTimer
 from fhir_server.settings import Settings
-
-Document = dict[str, Any]
+from fhir_server.type_aliases import Document
 
 
 @dataclass

@@ -100,7 +100,7 @@ def _attach_to_owner(data_dir: Path, role: Role, timeout: float) -> EmbeddedData
             f"data dir {data_dir} is already in use by {owner}{where}. "
             "Stop it first, or start this server with another --data-dir."
         )
-    return EmbeddedDatabase(uri=state["uri"], owned=False)
+    return EmbeddedDatabase(uri=str(state["uri"]), owned=False)
 
 
 def _read_state(data_dir: Path, timeout: float) -> dict[str, object]:

@@ -17,8 +17,7 @@ from pydantic import BaseModel, ValidationError
 from fhir_server.errors import FhirError, Issue, Problem
 from fhir_server.json_types import type_issues
 from fhir_server.resource_types import require_type, require_valid_id
-
-JsonObject = dict[str, Any]
+from fhir_server.type_aliases import JsonObject
 
 # Write-time code checks (terminology bindings) plug in here; each returns issues for a resource.
 ResourceChecker = Callable[[JsonObject], Sequence[Issue]]

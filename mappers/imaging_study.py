@@ -184,7 +184,7 @@ def _instance_count(attributes: DicomJson, series_list: Sequence[dict[str, Any]]
     reported = unsigned_integer(attributes, Tag.NumberOfStudyRelatedInstances)
     if reported is not None:
         return reported
-    counts = [entry.get("numberOfInstances") for entry in series_list]
+    counts: list[int | None] = [entry.get("numberOfInstances") for entry in series_list]
     # A sum over series of which some have no count would understate the study.
     if not counts or None in counts:
         return None

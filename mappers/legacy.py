@@ -622,12 +622,14 @@ _LEGACY_SYSTEMS: Final = (LEGACY_HOSPITAL_ID_SYSTEM, LEGACY_PATIENT_ID_SYSTEM, L
 
 def _duplicate_key(resource: dict[str, Any], column: str) -> str | None:
     if column == "id":
-        return resource["id"]
+        resource_id: str = resource["id"]
+        return resource_id
     return next((i["value"] for i in resource.get("identifier", []) if i.get("use") == "official"), None)
 
 
 def _legacy_id_of(resource: dict[str, Any]) -> str:
-    return next(i["value"] for i in resource["identifier"] if i["system"] in _LEGACY_SYSTEMS)
+    legacy_id: str = next(i["value"] for i in resource["identifier"] if i["system"] in _LEGACY_SYSTEMS)
+    return legacy_id
 
 
 def _record(mapping: LegacyMapping, table: str, result: LegacyImport) -> None:
@@ -812,7 +814,7 @@ def _same_instant(kept: str, offered: str) -> bool:
         return kept == offered
 
 
-def _canonical(value: Any) -> Any:
+def _canonical(value: Any) -> object:
     """Comparable form: displays dropped (the sync and registration add them), lists as sorted tuples."""
     if isinstance(value, dict):
         return tuple(sorted((k, _canonical(v)) for k, v in value.items() if k != "display"))

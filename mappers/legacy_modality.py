@@ -1,7 +1,9 @@
 """The legacy application's free-text modalities as DCM Codings, through a caller-supplied look-up."""
 
+from __future__ import annotations
+
 from collections.abc import Callable, Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from mappers.fhir_json import compact
 from terminology.service import TerminologyService
@@ -16,6 +18,9 @@ ModalityLookup = Callable[[str], DcmModality | Sequence[DcmModality] | None]
 _TRUE_OF_THE_STUDY: Final = frozenset({"relatedto", "equivalent", "equal", "wider", "subsumes"})
 _NO_MATCH: Final = frozenset({"unmatched", "disjoint"})
 
+if TYPE_CHECKING:  # typing.TypeIs is Python 3.13; the annotation is never evaluated at run time
+    from typing_extensions import TypeIs
+
 
 def dcm_codings(found: DcmModality | Sequence[DcmModality] | None) -> list[dict[str, Any]]:
     """ImagingStudy.modality Codings for what a ModalityLookup returned."""
@@ -25,7 +30,7 @@ def dcm_codings(found: DcmModality | Sequence[DcmModality] | None) -> list[dict[
     return [compact(system=DCM_SYSTEM, code=code, display=display) for code, display in pairs]
 
 
-def _is_single_pair(found: DcmModality | Sequence[DcmModality]) -> bool:
+def _is_single_pair(found: DcmModality | Sequence[DcmModality]) -> TypeIs[DcmModality]:
     return isinstance(found, tuple) and len(found) == 2 and all(isinstance(part, str) for part in found)
 
 

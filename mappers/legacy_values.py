@@ -130,11 +130,11 @@ def _parse_iso(text: str) -> date | datetime | None:
     match = _ISO_DATE_TIME.fullmatch(text)
     if match is None:
         return None
-    year, month, day, hour, minute, second = (int(part) if part else None for part in match.groups())
+    year, month, day = int(match[1]), int(match[2]), int(match[3])
     try:
-        if hour is None:
-            return date(year, month, day)  # type: ignore[arg-type]
-        return datetime(year, month, day, hour, minute, second)  # type: ignore[arg-type]
+        if match[4] is None:  # the time's three groups match together or not at all
+            return date(year, month, day)
+        return datetime(year, month, day, int(match[4]), int(match[5]), int(match[6]))
     except ValueError:
         return None  # e.g. 2024-02-30 or second 60: the format list decides, as before
 

@@ -4,6 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh --test
 .venv/bin/ruff check .
+.venv/bin/mypy  # files and strictness: [tool.mypy] in pyproject.toml
 set +e
 .venv/bin/python -m pytest "$@"
 status=$?

@@ -65,7 +65,7 @@ def build_expansion(
         expansion["parameter"] = echoed
     if page:
         expansion["contains"] = [_contains(entry) for entry in page]
-    result = {"resourceType": "ValueSet"}
+    result: dict[str, Any] = {"resourceType": "ValueSet"}
     result.update({key: value_set[key] for key in _KEPT_METADATA if key in value_set})
     result["expansion"] = expansion
     return result

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from server_process import RunningServer, start_server
+
+from tests.server_process import RunningServer, start_server
 
 # Servers started by the suites run in development mode (anonymous requests allowed, announced loudly), so
 # tests of other features need no tokens; this also reaches in-process servers, whose Settings read the

@@ -21,13 +21,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from starlette.requests import HTTPConnection
 
 from fhir_server.access.clauses import ScopeClauses
 from fhir_server.auth import policy
-from fhir_server.auth.audit import AuditLog, AuditRecord, Who
+from fhir_server.auth.audit import AuditRecord, Who
 from fhir_server.auth.compartment import is_patient_data, patient_of
 from fhir_server.auth.enforcement import access_of
 from fhir_server.auth.policy import AccessContext, Action
@@ -36,7 +36,8 @@ from fhir_server.resource_types import MODELS
 from fhir_server.search.engine import SearchEngine, SearchLimits
 from fhir_server.search.matching import matching_ids
 from fhir_server.storage.mongo import MongoRepository
-from fhir_server.storage.repository import HistoryCursor, HistoryPage, JsonObject, Method, ResourceVersion
+from fhir_server.storage.repository import HistoryCursor, HistoryPage, Method, ResourceVersion
+from fhir_server.type_aliases import JsonObject
 
 Interaction = Literal[
     "read",
@@ -78,12 +79,19 @@ ENTRY_INTERACTIONS: dict[str, Interaction] = {
 }
 
 
+class AuditSink(Protocol):
+    """Where a store's audit records go: the AuditLog, or a transaction's `_DeferredAudit` (which a store
+    inside that transaction writes to, and which flushes into the store's own sink on commit)."""
+
+    def record(self, record: AuditRecord) -> None: ...
+
+
 class SecuredStore:
     def __init__(
         self,
         repository: MongoRepository,
         access: AccessContext,
-        audit: AuditLog | _DeferredAudit,
+        audit: AuditSink,
         *,
         limits: SearchLimits,
         own_bases: tuple[str, ...],
@@ -410,7 +418,7 @@ class _DeferredAudit:
     def record(self, record: AuditRecord) -> None:
         self._records.append(record)
 
-    def flush(self, audit: AuditLog, *, only_denials: bool = False) -> None:
+    def flush(self, audit: AuditSink, *, only_denials: bool = False) -> None:
         for record in self._records:
             if not only_denials or record.category == "denied":
                 audit.record(record)

@@ -12,6 +12,7 @@ from fhir_server.auth.server_base import fhir_base
 from fhir_server.errors import FhirError, Problem
 
 ReturnPreference = Literal["minimal", "representation", "OperationOutcome"]
+_RETURN_PREFERENCES: tuple[ReturnPreference, ...] = ("minimal", "representation", "OperationOutcome")
 
 
 @dataclass(frozen=True)
@@ -33,13 +34,13 @@ class Prefer:
                 name, _, value = part.strip().partition("=")
                 name, value = name.strip().lower(), value.strip().strip('"')
                 if name == "return":
-                    if value not in ("minimal", "representation", "OperationOutcome"):
+                    if value not in _RETURN_PREFERENCES:
                         raise FhirError(
                             Problem.INVALID,
                             f"Prefer return={value!r} is not one of: minimal, representation, "
                             "OperationOutcome",
                         )
-                    return_ = value  # type: ignore[assignment]
+                    return_ = value
                 elif name == "handling":
                     strict = value == "strict"
         return cls(return_=return_, strict=strict)

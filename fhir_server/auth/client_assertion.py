@@ -31,7 +31,7 @@ def oauth_text(text: str) -> str:
     return "".join(c if 0x20 <= ord(c) <= 0x7E and c not in '"\\' else "'" for c in text)[:300]
 
 
-class SmartClientAssertion(JWTBearerClientAssertion):  # type: ignore[misc]
+class SmartClientAssertion(JWTBearerClientAssertion):
     CLIENT_AUTH_METHOD = "private_key_jwt"
 
     def __init__(self, audiences: list[str], client_keys: ClientKeys, replay: AssertionReplay) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 from joserfc.errors import JoseError
-from joserfc.jwk import Key, KeySet
+from joserfc.jwk import Key, KeySet, KeySetSerialization
 
 from fhir_server.auth.clients import Client
 
@@ -62,10 +62,10 @@ class ClientKeys:
         return keys
 
 
-def _jwks(data: Any) -> dict[str, Any]:
+def _jwks(data: Any) -> KeySetSerialization:
     if not isinstance(data, dict) or not isinstance(data.get("keys"), list):
         raise ValueError("not a JWKS")
-    return data
+    return {"keys": data["keys"]}  # a key set is read from "keys" only
 
 
 def _find(keys: KeySet, kid: str) -> Key | None:

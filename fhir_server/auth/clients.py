@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 from authlib.oauth2.rfc6749 import ClientMixin
 from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
+from joserfc.jwk import KeySet, KeySetSerialization
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
@@ -51,14 +51,14 @@ class ClientRegistrationError(ValueError):
 
 
 @dataclass
-class Client(ClientMixin):  # type: ignore[misc]
+class Client(ClientMixin):
     client_id: str
     name: str
     kind: ClientKind
     scope: str
     redirect_uris: list[str] = field(default_factory=list)
     secret_hash: str | None = None
-    jwks: dict[str, Any] | None = None
+    jwks: KeySetSerialization | None = None  # public keys only (`public_key_set`)
     jwks_url: str | None = None
     introspect: bool = False  # may introspect any token (a resource server), not only its own
     first_party: bool = False  # served by this server: relative redirect URIs (see the module docstring)
@@ -155,6 +155,7 @@ def new_client(
         _check_url(uri, "redirect_uri")
     if kind != "confidential-asymmetric" and not redirect_uris:
         raise ClientRegistrationError(f"a {kind} client needs at least one redirect_uri")
+    stored_jwks: KeySetSerialization | None = None
     if kind == "confidential-asymmetric":
         if bool(jwks) == bool(jwks_url):
             raise ClientRegistrationError(
@@ -163,7 +164,7 @@ def new_client(
         if jwks_url:
             _check_url(jwks_url, "jwks_url", https_only=True)
         if jwks:
-            jwks = public_key_set(jwks)
+            stored_jwks = public_key_set(jwks)
     elif jwks or jwks_url:
         raise ClientRegistrationError("only confidential-asymmetric clients register keys")
     if kind == "confidential-symmetric":
@@ -175,21 +176,21 @@ def new_client(
     client = Client(
         client_id=client_id,
         name=name or client_id,
-        kind=kind,  # type: ignore[arg-type]
+        kind=kind,
         scope=" ".join(split(scope)),
         redirect_uris=list(redirect_uris),
         secret_hash=hash_secret(secret) if secret else None,
-        jwks=jwks,
+        jwks=stored_jwks,
         jwks_url=jwks_url,
         introspect=introspect,
     )
     return client, secret
 
 
-def public_key_set(jwks: dict[str, Any]) -> dict[str, Any]:
+def public_key_set(jwks: dict[str, Any]) -> KeySetSerialization:
     """The public half of a JWKS (a private key pasted by mistake is never stored); every key needs a kid."""
     try:
-        key_set = KeySet.import_key_set(jwks)
+        key_set = KeySet.import_key_set({"keys": jwks["keys"]})  # a key set is read from "keys" only
     except (JoseError, ValueError, KeyError, TypeError) as exc:
         raise ClientRegistrationError(f"jwks: not a JSON Web Key Set: {exc}") from None
     if not key_set.keys or any(not k.kid or k.key_type not in ("RSA", "EC") for k in key_set.keys):

@@ -22,7 +22,7 @@ _RECORD_LIFETIME_SECONDS = 3600
 
 
 @dataclass
-class AuthorizationCode(AuthorizationCodeMixin):  # type: ignore[misc]
+class AuthorizationCode(AuthorizationCodeMixin):
     client_id: str
     redirect_uri: str
     scope: str

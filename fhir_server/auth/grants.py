@@ -37,7 +37,7 @@ CONFIDENTIAL_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "priva
 USER_AUTH_METHODS = [*CONFIDENTIAL_AUTH_METHODS, "none"]
 
 
-class S256Only(CodeChallenge):  # type: ignore[misc]
+class S256Only(CodeChallenge):
     """PKCE as App Launch 2.2 §considerations-for-pkce-support requires: S256 only, for every client."""
 
     DEFAULT_CODE_CHALLENGE_METHOD = "S256"
@@ -85,7 +85,7 @@ class SmartLaunchParameters:
             grant.request.launch_context = context
 
 
-class SmartOpenID(OpenIDCode):  # type: ignore[misc]
+class SmartOpenID(OpenIDCode):
     """id_token (RS256, our signing key) with `fhirUser` as an absolute URL
     (§scopes-for-requesting-identity-data)."""
 
@@ -119,7 +119,7 @@ class SmartOpenID(OpenIDCode):  # type: ignore[misc]
         return info
 
 
-class SmartAuthorizationCode(grants.AuthorizationCodeGrant):  # type: ignore[misc]
+class SmartAuthorizationCode(grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = USER_AUTH_METHODS
     server: SmartAuthorizationServer
 
@@ -156,7 +156,7 @@ class SmartAuthorizationCode(grants.AuthorizationCodeGrant):  # type: ignore[mis
         return authorization_code.principal
 
 
-class SmartRefreshToken(grants.RefreshTokenGrant):  # type: ignore[misc]
+class SmartRefreshToken(grants.RefreshTokenGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = USER_AUTH_METHODS
     INCLUDE_NEW_REFRESH_TOKEN = True  # rotation (refresh_tokens.py)
     server: SmartAuthorizationServer
@@ -213,7 +213,7 @@ class SmartRefreshToken(grants.RefreshTokenGrant):  # type: ignore[misc]
         pass  # spent atomically in validate_token_request
 
 
-class BackendServices(grants.ClientCredentialsGrant):  # type: ignore[misc]
+class BackendServices(grants.ClientCredentialsGrant):
     TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = ["private_key_jwt"]
     server: SmartAuthorizationServer
 

@@ -16,7 +16,7 @@ from fhir_server.auth.urls import Urls
 FORM_TYPE = "application/x-www-form-urlencoded"
 
 
-class PairsPayload(OAuth2Payload):  # type: ignore[misc]
+class PairsPayload(OAuth2Payload):
     def __init__(self, pairs: list[tuple[str, str]]) -> None:
         self.pairs = list(pairs)
         self._data: dict[str, str] = {}
@@ -34,7 +34,7 @@ class PairsPayload(OAuth2Payload):  # type: ignore[misc]
         return self._datalist
 
 
-class PlainOAuth2Request(OAuth2Request):  # type: ignore[misc]
+class PlainOAuth2Request(OAuth2Request):
     def __init__(
         self,
         method: str,

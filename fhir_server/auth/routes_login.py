@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from fhir_server.access.store import SecuredStore, store_for
-from fhir_server.auth.audit import AuditRecord, Who
+from fhir_server.auth.audit import AuditRecord, Outcome, Who
 from fhir_server.auth.consent_text import describe
 from fhir_server.auth.oauth_request import PlainOAuth2Request, read_form
 from fhir_server.auth.pages import error_page, page
@@ -285,8 +285,11 @@ def _decide(
         grant = server.get_consent_grant(oauth)
     except OAuth2Error as error:
         return authorization_error(server, oauth, error)
+    # authlib is untyped; its responses are what SmartAuthorizationServer.handle_response builds.
+    response: Response
     if not allow:
-        return server.create_authorization_response(oauth, grant_user=None, grant=grant)  # type: ignore[no-any-return]
+        response = server.create_authorization_response(oauth, grant_user=None, grant=grant)
+        return response
     principal = Principal(
         username=user.username,
         role=user.role,
@@ -295,21 +298,22 @@ def _decide(
         auth_time=pending.auth_time or int(time.time()),
         need_patient_banner=not pending.ehr_launch,
     )
-    return server.create_authorization_response(oauth, grant_user=principal, grant=grant)  # type: ignore[no-any-return]
+    response = server.create_authorization_response(oauth, grant_user=principal, grant=grant)
+    return response
 
 
 def _binds_patient(scope: str) -> bool:
     return any(s in (LAUNCH, LAUNCH_PATIENT) or s.startswith("patient/") for s in split(scope))
 
 
-def _audit_login(request: Request, username: str, client_id: str, outcome: str, description: str) -> None:
+def _audit_login(request: Request, username: str, client_id: str, outcome: Outcome, description: str) -> None:
     address = request.client.host if request.client else None
     components(request).audit.record(
         AuditRecord(
             category="login",
             subtype="token",
             action="E",
-            outcome=outcome,  # type: ignore[arg-type]
+            outcome=outcome,
             who=Who(username, client_id=client_id, role="unverified", address=address),
             description=description,
         )

@@ -157,9 +157,13 @@ async def _endpoint(request: Request, name: str) -> Response:
         return server.handle_error_response(None, error)
 
     def run() -> Response:
+        # authlib is untyped; its responses are what SmartAuthorizationServer.handle_response builds.
+        response: Response
         if name == "token":
-            return server.create_token_response(oauth)  # type: ignore[no-any-return]
-        return server.create_endpoint_response(name, oauth)  # type: ignore[no-any-return]
+            response = server.create_token_response(oauth)
+        else:
+            response = server.create_endpoint_response(name, oauth)
+        return response
 
     response = await run_in_threadpool(run)
     response.headers.update(_OPEN_CORS)

@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl
 
 Context = Literal["patient", "user", "system"]
 Letter = Literal["c", "r", "u", "d", "s"]
+_CONTEXTS: tuple[Context, ...] = ("patient", "user", "system")
 
 ALL_TYPES = "*"
 _V1_PERMISSIONS = {"read": "rs", "write": "cud", "*": "cruds"}
@@ -63,6 +64,8 @@ def parse_resource_scope(text: str) -> ResourceScope | None:
     if match is None:
         return None
     context, resource_type, permissions, query = match.groups()
+    if context not in _CONTEXTS:  # never: the pattern admits only these; this tells the type checker
+        return None
     letters = _V1_PERMISSIONS.get(permissions)
     if letters is None:
         if not _V2_PERMISSIONS.match(permissions):
@@ -75,7 +78,7 @@ def parse_resource_scope(text: str) -> ResourceScope | None:
         except ValueError:
             return None
         filters = tuple(sorted(pairs))
-    return ResourceScope(context, resource_type, frozenset(letters), filters)  # type: ignore[arg-type]
+    return ResourceScope(context, resource_type, frozenset(letters), filters)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from fhir_server.auth.authorization_server import SmartAuthorizationServer
 
 
-class SmartIntrospection(IntrospectionEndpoint):  # type: ignore[misc]
+class SmartIntrospection(IntrospectionEndpoint):
     # client_secret_basic among them makes authlib answer a failed authentication with 401 and
     # WWW-Authenticate (RFC 6749 §5.2), whichever method the client tried.
     CLIENT_AUTH_METHODS = CONFIDENTIAL_AUTH_METHODS
@@ -50,7 +50,7 @@ class SmartIntrospection(IntrospectionEndpoint):  # type: ignore[misc]
         return token.introspection(self.server.urls)
 
 
-class SmartRevocation(RevocationEndpoint):  # type: ignore[misc]
+class SmartRevocation(RevocationEndpoint):
     CLIENT_AUTH_METHODS = USER_AUTH_METHODS
     server: SmartAuthorizationServer
 

@@ -191,7 +191,7 @@ def _validated(username: str, password: str, role: str, fhir_user: str | None, n
         raise UserError("fhirUser must be a relative reference such as Patient/123 or Practitioner/7")
     if role == "patient" and not (fhir_user or "").startswith("Patient/"):
         raise UserError("a patient user must be linked to their Patient (fhirUser Patient/<id>)")
-    return User(username, role, fhir_user, name)  # type: ignore[arg-type]
+    return User(username, role, fhir_user, name)
 
 
 def _from_doc(doc: dict[str, Any]) -> User:

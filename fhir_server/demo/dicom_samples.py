@@ -12,7 +12,7 @@ from pathlib import Path
 from pydicom import Dataset, dcmread
 from pydicom.data import get_testdata_file
 from pydicom.sequence import Sequence
-from pydicom.uid import generate_uid
+from pydicom.uid import UID, generate_uid
 
 _DATES = [
     ("SeriesDate", "SeriesTime"),
@@ -85,7 +85,7 @@ def make_study(
                 dataset.Modality = entry.modality
             if entry.sop_class_uid:
                 dataset.SOPClassUID = entry.sop_class_uid
-                dataset.file_meta.MediaStorageSOPClassUID = entry.sop_class_uid
+                dataset.file_meta.MediaStorageSOPClassUID = UID(entry.sop_class_uid)
             if entry.body_part:
                 dataset.BodyPartExamined = entry.body_part
             dataset.SOPInstanceUID = generate_uid()

@@ -19,13 +19,13 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 
 from fhir_server.master_key import MasterKey
+from fhir_server.type_aliases import Document
 
 COLLECTION = "hospital_connections"
 
 # Orthanc's DICOMweb plugin default root (configuration "DicomWeb.Root").
 DICOMWEB_ROOT = "/dicom-web"
 
-Document = dict[str, Any]
 
 # How sync finds a patient's national ID in this hospital's DICOM: "issuer" = a PatientID whose Issuer of
 # Patient ID is one of `national_id_issuers`; "patient-id" = the hospital puts the national ID in PatientID.

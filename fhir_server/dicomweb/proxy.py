@@ -18,6 +18,7 @@ import logging
 from collections.abc import AsyncIterator
 from email.message import Message
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import httpx
 import orjson
@@ -161,12 +162,11 @@ def _upstream_request(
     # Only what DICOMweb needs goes upstream: no client cookies or tokens ever reach the PACS.
     # Identity encoding keeps pixel data byte-for-byte and its Content-Length valid.
     headers = {"Accept": accept or "*/*", "Accept-Encoding": "identity"}
-    return http.build_request(
-        "GET",
-        f"{hospital.dicomweb_url}/{target.path}",
-        params=list(request.query_params.multi_items()),
-        headers=headers,
-    )
+    url = f"{hospital.dicomweb_url}/{target.path}"
+    # Re-encoded by hand: a generic encoder sends QIDO's `*`/`?` wildcards and `^` name separators as %2A/
+    # %3F/%5E, which Orthanc compares literally (PS3.18 8.3.4.1: they are part of the matching syntax).
+    query = urlencode(list(request.query_params.multi_items()), quote_via=quote, safe="*?^,")
+    return http.build_request("GET", f"{url}?{query}" if query else url, headers=headers)
 
 
 async def _send(

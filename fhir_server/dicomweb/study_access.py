@@ -9,14 +9,13 @@ A study the sync has not seen yet has no ImagingStudy to decide on, so it is not
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from fhir_server.access.store import SecuredStore, Shown
 from fhir_server.dicomweb import ids
 from fhir_server.dicomweb.connections import HospitalConnection
 from fhir_server.dicomweb.synced_studies import SyncedStudies
+from fhir_server.type_aliases import JsonObject
 
-JsonObject = dict[str, Any]
 STUDY_UID_TAG = "0020000D"
 STUDY = "ImagingStudy"
 

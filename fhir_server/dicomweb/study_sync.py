@@ -182,6 +182,10 @@ def _with_kept_parts(
     if existing is not None:
         identifiers += [i for i in existing.get("identifier") or [] if not _mapped_identifier(i)]
     resource = merged(existing, {**mapped, "id": fhir_id, "identifier": identifiers}, MAPPED_ELEMENTS)
+    if "description" not in mapped and existing is not None and existing.get("description"):
+        # The DICOM has no Study Description and someone (the legacy import, a user) filled the gap: a gap
+        # stays filled; DICOM only wins where it says something.
+        resource["description"] = existing["description"]
     notes = _notes_not_by_sync(existing or {})
     if notes:
         resource["note"] = notes

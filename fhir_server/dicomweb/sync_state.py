@@ -22,11 +22,11 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
+from fhir_server.type_aliases import Document
+
 COLLECTION = "sync_state"
 LEASE = timedelta(minutes=10)
 _LEASE_POLL_SECONDS = 0.5
-
-Document = dict[str, Any]
 
 
 @dataclass(frozen=True)

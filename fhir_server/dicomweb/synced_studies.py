@@ -10,15 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from pymongo import ASCENDING, IndexModel
 from pymongo.collection import Collection
 from pymongo.database import Database
 
-COLLECTION = "synced_studies"
+from fhir_server.type_aliases import Document
 
-Document = dict[str, Any]
+COLLECTION = "synced_studies"
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ def upload(
     hospital: HospitalConnection,
     settings: Settings,
     files: Sequence[Path],
-    on_file: Callable[[Path], None] = lambda path: None,
+    on_file: Callable[[Path], object] = lambda path: None,  # what it returns is ignored
 ) -> UploadResult:
     """Raises OrthancFailure when Orthanc cannot be used; unreadable files are reported, not fatal."""
     result = UploadResult()
@@ -76,7 +76,7 @@ def _store(
 
 
 def _batches(
-    files: Sequence[Path], result: UploadResult, on_file: Callable[[Path], None]
+    files: Sequence[Path], result: UploadResult, on_file: Callable[[Path], object]
 ) -> Iterator[list[Dataset]]:
     batch: list[Dataset] = []
     size = 0

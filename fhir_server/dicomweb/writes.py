@@ -5,13 +5,13 @@ new versions (https://hl7.org/fhir/R4/http.html#update: update-as-create with a 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Literal
+from typing import Literal
 
 from fhir_server.storage.mongo import MongoRepository
 from fhir_server.storage.repository import ResourceVersion, VersionConflict
+from fhir_server.type_aliases import JsonObject
 from fhir_server.validation import validate_resource
 
-JsonObject = dict[str, Any]
 WriteOutcome = Literal["created", "updated", "unchanged"]
 
 _ATTEMPTS = 3

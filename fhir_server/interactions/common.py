@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from fhir_server.errors import FhirError, Issue, Problem
 from fhir_server.resource_types import require_type, require_valid_id
 from fhir_server.storage.repository import Repository, ResourceVersion
-from fhir_server.validation import JsonObject, ResourceChecker, validate_resource
+from fhir_server.type_aliases import JsonObject
+from fhir_server.validation import ResourceChecker, validate_resource
 
 _ETAG = re.compile(r'^\s*(?:W/)?"?([0-9]+)"?\s*$')
 

@@ -30,7 +30,7 @@ from fhir_server.search.engine import SearchEngine, SearchLimits
 from fhir_server.search.locks import CriteriaLock
 from fhir_server.search.matching import matches, matching_ids, parse_criteria
 from fhir_server.storage.mongo import MongoRepository
-from fhir_server.storage.repository import VersionConflict
+from fhir_server.storage.repository import Repository, VersionConflict
 from fhir_server.validation import parse_resource
 
 DELETE_CAPABILITY = "multiple"
@@ -51,7 +51,7 @@ def find_ids(repository: MongoRepository, resource_type: str, query_string: str)
 def create_if_none_exist(
     engine: SearchEngine,
     locks: CriteriaLock,
-    repository: MongoRepository,
+    repository: Repository,
     ctx: RequestContext,
     rules: WriteRules,
     resource_type: str,
@@ -75,7 +75,7 @@ def create_if_none_exist(
 def conditional_update(
     engine: SearchEngine,
     locks: CriteriaLock,
-    repository: MongoRepository,
+    repository: Repository,
     ctx: RequestContext,
     rules: WriteRules,
     resource_type: str,
@@ -117,7 +117,7 @@ def conditional_update(
 
 def conditional_delete(
     engine: SearchEngine,
-    repository: MongoRepository,
+    repository: Repository,
     ctx: RequestContext,
     resource_type: str,
     query: str,

@@ -17,7 +17,8 @@ from fhir_server.errors import Issue
 from fhir_server.interactions.common import WriteRules
 from fhir_server.resource_types import require_type
 from fhir_server.storage.repository import Repository, ResourceVersion
-from fhir_server.validation import JsonObject, parse_resource
+from fhir_server.type_aliases import JsonObject
+from fhir_server.validation import parse_resource
 
 CAPABILITY = "create"
 

@@ -46,7 +46,7 @@ _ACCEPTED_VALUE_KEYS = operation_inputs._ACCEPTED_VALUE_KEYS
 _STATUS_OF = {"not-found": Problem.NOT_FOUND, "invalid": Problem.INVALID, "not-supported": Problem.INVALID}
 
 
-def capability_operations() -> dict[str, list[dict[str, str]]]:
+def capability_operations() -> dict[str, list[Mapping[str, Any]]]:
     return {
         resource_type: [
             {"name": op, "definition": f"http://hl7.org/fhir/OperationDefinition/{resource_type}-{op}"}

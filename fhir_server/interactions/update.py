@@ -19,7 +19,8 @@ from fhir_server.api.responses import resource_response
 from fhir_server.errors import FhirError, Issue, Problem
 from fhir_server.interactions.common import WriteRules, check_target, conflict, parse_version_etag
 from fhir_server.storage.repository import Repository, VersionConflict
-from fhir_server.validation import JsonObject, parse_resource
+from fhir_server.type_aliases import JsonObject
+from fhir_server.validation import parse_resource
 
 CAPABILITY = "update"
 _RETRIES = 5

@@ -14,7 +14,8 @@ from fhir_server.api.responses import FhirJSONResponse
 from fhir_server.errors import FhirError, Issue, Problem, operation_outcome
 from fhir_server.interactions.common import WriteRules
 from fhir_server.resource_types import require_type
-from fhir_server.validation import JsonObject, check_resource_shape, parameter_entries, parse_json
+from fhir_server.type_aliases import JsonObject
+from fhir_server.validation import check_resource_shape, parameter_entries, parse_json
 
 CAPABILITY = {"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"}
 

@@ -20,9 +20,10 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.collection import Collection
 from pymongo.database import Database
 
+from fhir_server.type_aliases import Document
+
 COLLECTION = "patient_match_candidates"
 
-Document = dict[str, Any]
 Status = Literal["open", "dismissed", "merged"]
 STATUSES: tuple[Status, ...] = ("open", "dismissed", "merged")
 

@@ -12,8 +12,6 @@ studies shown are read through the caller's secured store, so listing also needs
 
 from __future__ import annotations
 
-from typing import cast
-
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
@@ -37,13 +35,15 @@ def _candidates(request: Request) -> MatchCandidates:
 async def list_matches(
     request: Request, _admin: AdminDep, services: ServicesDep, status: str = "open"
 ) -> JSONResponse:
-    if status != "all" and status not in STATUSES:
+    chosen: Status | None = None
+    if status in STATUSES:
+        chosen = status
+    elif status != "all":
         raise FhirError(
             Problem.INVALID,
             f"status must be one of {', '.join(STATUSES)} or all, not {status[:40]!r}",
             ["status"],
         )
-    chosen = None if status == "all" else cast(Status, status)
 
     def work() -> dict[str, object]:
         store = secured(request, "search")

@@ -9,7 +9,7 @@ from typing import Any
 from fhir_server.access.store import SecuredStore, Shown
 from fhir_server.patients.candidates import Candidate
 from fhir_server.patients.demographics import replaced_by
-from fhir_server.storage.repository import JsonObject
+from fhir_server.type_aliases import JsonObject
 
 
 class MatchView:

@@ -39,7 +39,8 @@ from fhir_server.interactions.common import WriteRules
 from fhir_server.patients.demographics import replaced_by
 from fhir_server.resource_types import require_valid_id
 from fhir_server.storage.mongo import TransactionsUnsupported
-from fhir_server.storage.repository import JsonObject, ResourceVersion, VersionConflict
+from fhir_server.storage.repository import ResourceVersion, VersionConflict
+from fhir_server.type_aliases import JsonObject
 from fhir_server.validation import parameter_entries, validate_resource
 
 OPERATION = {"name": "merge", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-merge"}

@@ -12,8 +12,7 @@ from fhir_server.search.normalize import fold, phonetic_codes
 from fhir_server.search.paths import evaluate, top_level_elements
 from fhir_server.search.references import normalize_reference
 from fhir_server.search.registry import SearchParam, parameters_of
-
-JsonObject = dict[str, Any]
+from fhir_server.type_aliases import JsonObject
 
 _HUMAN_NAME_PARTS = ("text", "family", "given", "prefix", "suffix")
 _ADDRESS_PARTS = ("text", "line", "city", "district", "state", "postalCode", "country")

@@ -16,8 +16,7 @@ from pymongo import IndexModel
 
 from fhir_server.search.extract import split_resource_keys
 from fhir_server.search.keys import INDEX_NAME, KEYS_FIELD
-
-JsonObject = dict[str, Any]
+from fhir_server.type_aliases import JsonObject
 
 LIVE: dict[str, Any] = {"cur": True, "del": False}
 

@@ -18,7 +18,8 @@ from pymongo.database import Database
 
 from fhir_server.search.index import LIVE, SearchIndexer
 from fhir_server.search.keys import INDEX_NAME
-from fhir_server.storage.mongo import Document, MongoRepository
+from fhir_server.storage.mongo import MongoRepository
+from fhir_server.type_aliases import Document
 
 # Not raised when the keys a search only tests moved from sp.k to sp.t: a document indexed before keeps all
 # its keys in sp.k, which still holds every key that drives a search, so it is found as before; it gets the

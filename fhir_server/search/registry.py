@@ -4,15 +4,30 @@ Each entry names the R4 parameter, its type, a FHIRPath-like expression that `fh
 evaluates to extract values on write, the reference targets, and its canonical definition. Extraction,
 query parsing and the CapabilityStatement's `searchParam` lists are all generated from this table, so
 the server cannot advertise a parameter it does not index.
+
+The table is data shipped in the package (`data/`), read and checked once at import:
+
+- `search-parameters.json`: the R4 (4.0.1) SearchParameter definitions we support, a Bundle in the shape of
+  the spec's `search-parameters.json`, trimmed to our types: `base` keeps only `Resource` or our type, the
+  `expression` only its paths for that base, a multi-resource `description` only that base's line.
+- `search-parameters-overlay.json`: our decisions over them, per `Base.code` (its `description` says which).
+
+A definition that is not in the overlay, or an overlay entry without a definition, stops the import: the
+server serves every parameter of the Bundle and nothing else, and each needs our decisions to be indexed.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from typing import Literal
+from importlib.resources import files
+from typing import Literal, TypeVar, get_args
 
 from fhir_server.search.keys import renamed
+from fhir_server.search.paths import compile_expression
 
 ParamType = Literal["string", "token", "date", "reference", "uri"]
 # How values are read from the elements the expression selects (token/string need the element type).
@@ -34,7 +49,10 @@ Datatype = Literal[
 Derivation = Literal["phonetic", "deceased"]
 
 SPEC = "http://hl7.org/fhir/SearchParameter/"
-_PERSON_TARGETS = ("Practitioner", "PractitionerRole")
+DEFINITIONS_FILE = "search-parameters.json"
+OVERLAY_FILE = "search-parameters-overlay.json"
+# The base of the parameters every resource type has (`_id`, `_lastUpdated`, `_tag`, …).
+RESOURCE_BASE = "Resource"
 
 
 @dataclass(frozen=True)
@@ -63,591 +81,267 @@ class SearchParam:
         return key if self.indexed_as is None else renamed(key, self.indexed_as)
 
 
-def _p(
-    name: str,
-    type_: ParamType,
-    expression: str,
-    description: str,
-    definition: str,
-    datatype: Datatype,
-    **kw: object,
-) -> SearchParam:
-    return SearchParam(name, type_, expression, description, SPEC + definition, datatype, **kw)  # type: ignore[arg-type]
+class RegistryDataError(ValueError):
+    """The shipped search parameter data is unusable; the message names the file and the entry."""
 
 
-COMMON: tuple[SearchParam, ...] = (
-    _p("_id", "token", "Resource.id", "Logical id of this artifact", "Resource-id", "id"),
-    # meta.lastUpdated is always written by MongoRepository (format_instant, milliseconds).
-    _p(
-        "_lastUpdated",
-        "date",
-        "Resource.meta.lastUpdated",
-        "When the resource version last changed",
-        "Resource-lastUpdated",
-        "date",
-    ),
-    # Tags, profiles, labels and sources are shared by many resources: never the first choice to drive.
-    _p(
-        "_tag",
-        "token",
-        "Resource.meta.tag",
-        "Tags applied to this resource",
-        "Resource-tag",
-        "Coding",
-        low_cardinality=True,
-    ),
-    _p(
-        "_profile",
-        "uri",
-        "Resource.meta.profile",
-        "Profiles this resource claims to conform to",
-        "Resource-profile",
-        "uri",
-        low_cardinality=True,
-    ),
-    _p(
-        "_security",
-        "token",
-        "Resource.meta.security",
-        "Security Labels applied to this resource",
-        "Resource-security",
-        "Coding",
-        low_cardinality=True,
-    ),
-    _p(
-        "_source",
-        "uri",
-        "Resource.meta.source",
-        "Identifies where the resource comes from",
-        "Resource-source",
-        "uri",
-        low_cardinality=True,
-    ),
+@dataclass(frozen=True)
+class _Definition:
+    """What the registry reads of one R4 SearchParameter. The rest is kept as the spec has it but not read:
+    `comparator` and `modifier` among it, as the engine accepts prefixes and modifiers per parameter type."""
+
+    id: str
+    url: str
+    code: str
+    base: tuple[str, ...]
+    type: ParamType
+    expression: str
+    description: str
+    target: tuple[str, ...]
+
+
+_PARAM_TYPES: tuple[ParamType, ...] = get_args(ParamType)
+_DATATYPES: tuple[Datatype, ...] = get_args(Datatype)
+_DERIVATIONS: tuple[Derivation, ...] = get_args(Derivation)
+_OVERLAY_FIELDS = frozenset(
+    {"datatype", "code_system", "derive", "low_cardinality", "indexed_as", "expression", "description", "why"}
 )
+# The code is the parameter's name in queries (`name:modifier=value`) and the prefix of its index keys
+# (`fhir_server.search.keys`): a `:` or `=` in it would break both.
+_CODE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+_L = TypeVar("_L", bound=str)
 
 
-def _address_params(rt: str, prefix: str) -> tuple[SearchParam, ...]:
-    what = "a patient" if rt == "Patient" else "the organization"
-    return (
-        _p(
-            "address",
-            "string",
-            f"{rt}.address",
-            f"A server defined search that may match any of the string fields in the Address of {what}",
-            f"{prefix}-address",
-            "Address",
-        ),
-        _p(
-            "address-city",
-            "string",
-            f"{rt}.address.city",
-            f"A city specified in an address of {what}",
-            f"{prefix}-address-city",
-            "string",
-            indexed_as="address",
-        ),
-        _p(
-            "address-country",
-            "string",
-            f"{rt}.address.country",
-            f"A country specified in an address of {what}",
-            f"{prefix}-address-country",
-            "string",
-            indexed_as="address",
-        ),
-        _p(
-            "address-postalcode",
-            "string",
-            f"{rt}.address.postalCode",
-            f"A postal code specified in an address of {what}",
-            f"{prefix}-address-postalcode",
-            "string",
-            indexed_as="address",
-        ),
-        _p(
-            "address-state",
-            "string",
-            f"{rt}.address.state",
-            f"A state specified in an address of {what}",
-            f"{prefix}-address-state",
-            "string",
-            indexed_as="address",
-        ),
-        _p(
-            "address-use",
-            "token",
-            f"{rt}.address.use",
-            f"A use code specified in an address of {what}",
-            f"{prefix}-address-use",
-            "code",
-            code_system="http://hl7.org/fhir/address-use",
-            low_cardinality=True,
-        ),
+def load_parameters(
+    definitions: object, overlay: object
+) -> tuple[tuple[SearchParam, ...], dict[str, tuple[SearchParam, ...]]]:
+    """The parameters of every type (base `Resource`), and per type of the overlay's `resource_types` (in
+    that order) the type's own, each in the Bundle's order: the registry's order is the data's. Raises
+    RegistryDataError naming the file and the entry at the first problem."""
+    parsed = _definitions(definitions)
+    root = _mapping(overlay, OVERLAY_FILE)
+    _only_keys(root, {"description", "resource_types", "parameters"}, OVERLAY_FILE)
+    resource_types = _strings(root.get("resource_types"), f"{OVERLAY_FILE}: resource_types")
+    if not resource_types or len(set(resource_types)) != len(resource_types):
+        raise RegistryDataError(f"{OVERLAY_FILE}: resource_types must list each type once")
+    decisions = dict(_mapping(root.get("parameters"), f"{OVERLAY_FILE}: parameters"))
+    common: list[SearchParam] = []
+    own: dict[str, list[SearchParam]] = {resource_type: [] for resource_type in resource_types}
+    for definition in parsed:
+        for base in definition.base:
+            if base != RESOURCE_BASE and base not in own:
+                raise RegistryDataError(
+                    f"{DEFINITIONS_FILE}: SearchParameter {definition.id}: base {base!r} is not one of "
+                    f"{OVERLAY_FILE}'s resource_types (trim the base, or add the type)"
+                )
+            key = f"{base}.{definition.code}"
+            if key not in decisions:
+                raise RegistryDataError(
+                    f"{OVERLAY_FILE}: no entry {key!r} for SearchParameter {definition.id} of "
+                    f"{DEFINITIONS_FILE}"
+                )
+            param = _param(definition, base, decisions.pop(key), f"{OVERLAY_FILE}: parameters[{key!r}]")
+            (common if base == RESOURCE_BASE else own[base]).append(param)
+    if decisions:
+        raise RegistryDataError(
+            f"{OVERLAY_FILE}: parameters {sorted(decisions)} have no SearchParameter in {DEFINITIONS_FILE} "
+            "(keys are `Base.code`)"
+        )
+    return tuple(common), {resource_type: tuple(params) for resource_type, params in own.items()}
+
+
+def build_registry(definitions: object, overlay: object) -> dict[str, dict[str, SearchParam]]:
+    """The registry (`SEARCH_PARAMETERS`) the two files describe, checked."""
+    return _assemble(*load_parameters(definitions, overlay))
+
+
+def _definitions(bundle: object) -> list[_Definition]:
+    root = _mapping(bundle, DEFINITIONS_FILE)
+    if root.get("resourceType") != "Bundle":
+        raise RegistryDataError(f"{DEFINITIONS_FILE}: not a Bundle")
+    entries = root.get("entry")
+    if not isinstance(entries, list):
+        raise RegistryDataError(f"{DEFINITIONS_FILE}: Bundle.entry must be a list")
+    parsed: list[_Definition] = []
+    seen_urls: set[str] = set()
+    seen_codes: set[tuple[str, str]] = set()
+    for index, entry in enumerate(entries):
+        definition = _definition(entry, f"{DEFINITIONS_FILE}: entry {index}")
+        where = f"{DEFINITIONS_FILE}: SearchParameter {definition.id}"
+        if definition.url in seen_urls:
+            raise RegistryDataError(f"{where}: url {definition.url} is defined twice")
+        seen_urls.add(definition.url)
+        for base in definition.base:
+            if (base, definition.code) in seen_codes:
+                raise RegistryDataError(f"{where}: a second definition of {base}.{definition.code}")
+            seen_codes.add((base, definition.code))
+        parsed.append(definition)
+    return parsed
+
+
+def _definition(entry: object, where: str) -> _Definition:
+    resource = _mapping(_mapping(entry, where).get("resource"), f"{where}: resource")
+    if resource.get("resourceType") != "SearchParameter":
+        raise RegistryDataError(f"{where}: resource is not a SearchParameter")
+    id_ = _string(resource.get("id"), f"{where}: id")
+    where = f"{DEFINITIONS_FILE}: SearchParameter {id_}"
+    url = _string(resource.get("url"), f"{where}: url")
+    code = _string(resource.get("code"), f"{where}: code")
+    if not _CODE.match(code):
+        raise RegistryDataError(f"{where}: code {code!r} is not usable as a parameter name")
+    base = tuple(_strings(resource.get("base"), f"{where}: base"))
+    if not base:
+        raise RegistryDataError(f"{where}: base is empty")
+    type_ = _choice(resource.get("type"), _PARAM_TYPES, f"{where}: type")
+    expression = _string(resource.get("expression"), f"{where}: expression")
+    _check_paths(expression, base, f"{where}: expression")
+    description = _string(resource.get("description"), f"{where}: description")
+    target: tuple[str, ...] = ()
+    if type_ == "reference":
+        target = tuple(_strings(resource.get("target"), f"{where}: target"))
+        if not target:
+            raise RegistryDataError(f"{where}: a reference parameter needs its target types")
+    elif "target" in resource:
+        raise RegistryDataError(f"{where}: target is for reference parameters only")
+    return _Definition(id_, url, code, base, type_, expression, description, target)
+
+
+def _param(definition: _Definition, base: str, decision: object, where: str) -> SearchParam:
+    fields = _mapping(decision, where)
+    _only_keys(fields, _OVERLAY_FIELDS, where)
+    if "why" in fields:
+        _string(fields["why"], f"{where}: why")
+    expression = definition.expression
+    if "expression" in fields:
+        expression = _string(fields["expression"], f"{where}: expression")
+        if expression == definition.expression:
+            raise RegistryDataError(f"{where}: expression is R4's: drop it")
+        # A departure from the spec's meaning is a decision the next reader must be able to look up.
+        _string(fields.get("why"), f"{where}: why (an expression other than R4's needs one)")
+        _check_paths(expression, (base,), f"{where}: expression")
+    try:
+        compile_expression(expression)
+    except ValueError as exc:
+        raise RegistryDataError(f"{where}: expression {expression!r}: {exc}") from exc
+    description = definition.description
+    if "description" in fields:
+        description = _string(fields["description"], f"{where}: description")
+        if description == definition.description:
+            raise RegistryDataError(f"{where}: description is R4's: drop it")
+    datatype = _choice(fields.get("datatype"), _DATATYPES, f"{where}: datatype")
+    code_system = None
+    if "code_system" in fields:
+        code_system = _string(fields["code_system"], f"{where}: code_system")
+        if definition.type != "token" or datatype != "code":
+            raise RegistryDataError(f"{where}: code_system is for token parameters of datatype code")
+    derive = None
+    if "derive" in fields:
+        derive = _choice(fields["derive"], _DERIVATIONS, f"{where}: derive")
+    low_cardinality = fields.get("low_cardinality", False)
+    if not isinstance(low_cardinality, bool):
+        raise RegistryDataError(f"{where}: low_cardinality must be true or false")
+    indexed_as = None
+    if "indexed_as" in fields:
+        indexed_as = _string(fields["indexed_as"], f"{where}: indexed_as")
+    return SearchParam(
+        definition.code,
+        definition.type,
+        expression,
+        description,
+        definition.url,
+        datatype,
+        # Sorted: the order the spec lists target types in means nothing, and error messages show them.
+        targets=tuple(sorted(definition.target)),
+        code_system=code_system,
+        derive=derive,
+        low_cardinality=low_cardinality,
+        indexed_as=indexed_as,
     )
 
 
-PATIENT: tuple[SearchParam, ...] = (
-    _p(
-        "active",
-        "token",
-        "Patient.active",
-        "Whether the patient record is active",
-        "Patient-active",
-        "boolean",
-        low_cardinality=True,
-    ),
-    *_address_params("Patient", "individual"),
-    _p(
-        "birthdate",
-        "date",
-        "Patient.birthDate",
-        "The patient's date of birth",
-        "individual-birthdate",
-        "date",
-    ),
-    _p(
-        "death-date",
-        "date",
-        "Patient.deceasedDateTime",
-        "The date of death has been provided and satisfies this search value",
-        "Patient-death-date",
-        "date",
-    ),
-    _p(
-        "deceased",
-        "token",
-        "Patient.deceasedBoolean | Patient.deceasedDateTime",
-        "This patient has been marked as deceased, or has a death date entered (true when "
-        "Patient.deceased exists and is not false)",
-        "Patient-deceased",
-        "boolean",
-        derive="deceased",
-        low_cardinality=True,
-    ),
-    _p(
-        "email",
-        "token",
-        "Patient.telecom.where(system='email')",
-        "A value in an email contact",
-        "individual-email",
-        "ContactPoint",
-        indexed_as="telecom",
-    ),
-    # family and given have keys of their own although `name` covers them: driven by `name` keys, a
-    # prefix search read every patient with a given *or* family name of that prefix and tested each one
-    # (measured at 100,000 patients: p50 77 ms, p95 1.6 s for `family=<4 letters>`).
-    _p(
-        "family",
-        "string",
-        "Patient.name.family",
-        "A portion of the family name of the patient",
-        "individual-family",
-        "string",
-    ),
-    _p(
-        "gender",
-        "token",
-        "Patient.gender",
-        "Gender of the patient",
-        "individual-gender",
-        "code",
-        code_system="http://hl7.org/fhir/administrative-gender",
-        low_cardinality=True,
-    ),
-    _p(
-        "general-practitioner",
-        "reference",
-        "Patient.generalPractitioner",
-        "Patient's nominated general practitioner, not the organization that manages the record",
-        "Patient-general-practitioner",
-        "Reference",
-        targets=("Organization", *_PERSON_TARGETS),
-    ),
-    _p(
-        "given",
-        "string",
-        "Patient.name.given",
-        "A portion of the given name of the patient",
-        "individual-given",
-        "string",
-    ),
-    _p(
-        "identifier",
-        "token",
-        "Patient.identifier",
-        "A patient identifier",
-        "Patient-identifier",
-        "Identifier",
-    ),
-    _p(
-        "language",
-        "token",
-        "Patient.communication.language",
-        "Language code (irrespective of use value)",
-        "Patient-language",
-        "CodeableConcept",
-    ),
-    _p(
-        "link",
-        "reference",
-        "Patient.link.other",
-        "All patients linked to the given patient",
-        "Patient-link",
-        "Reference",
-        targets=("Patient", "RelatedPerson"),
-    ),
-    _p(
-        "name",
-        "string",
-        "Patient.name",
-        "A server defined search that may match any of the string fields in the HumanName, including family, "
-        "given, prefix, suffix and text",
-        "Patient-name",
-        "HumanName",
-    ),
-    _p(
-        "organization",
-        "reference",
-        "Patient.managingOrganization",
-        "The organization that is the custodian of the patient record",
-        "Patient-organization",
-        "Reference",
-        targets=("Organization",),
-    ),
-    _p(
-        "phone",
-        "token",
-        "Patient.telecom.where(system='phone')",
-        "A value in a phone contact",
-        "individual-phone",
-        "ContactPoint",
-        indexed_as="telecom",
-    ),
-    _p(
-        "phonetic",
-        "string",
-        "Patient.name",
-        "A portion of either family or given name using some kind of phonetic matching algorithm (here: "
-        "American Soundex of each name word)",
-        "individual-phonetic",
-        "HumanName",
-        derive="phonetic",
-    ),
-    _p(
-        "telecom",
-        "token",
-        "Patient.telecom",
-        "The value in any kind of telecom details of the patient",
-        "individual-telecom",
-        "ContactPoint",
-    ),
-)
-
-ORGANIZATION: tuple[SearchParam, ...] = (
-    _p(
-        "active",
-        "token",
-        "Organization.active",
-        "Is the Organization record active",
-        "Organization-active",
-        "boolean",
-        low_cardinality=True,
-    ),
-    *_address_params("Organization", "Organization"),
-    _p(
-        "endpoint",
-        "reference",
-        "Organization.endpoint",
-        "Technical endpoints providing access to services operated for the organization",
-        "Organization-endpoint",
-        "Reference",
-        targets=("Endpoint",),
-    ),
-    _p(
-        "identifier",
-        "token",
-        "Organization.identifier",
-        "Any identifier for the organization (not the accreditation issuer's identifier)",
-        "Organization-identifier",
-        "Identifier",
-    ),
-    _p(
-        "name",
-        "string",
-        "Organization.name | Organization.alias",
-        "A portion of the organization's name or alias",
-        "Organization-name",
-        "string",
-    ),
-    _p(
-        "partof",
-        "reference",
-        "Organization.partOf",
-        "An organization of which this organization forms a part",
-        "Organization-partof",
-        "Reference",
-        targets=("Organization",),
-    ),
-    _p(
-        "phonetic",
-        "string",
-        "Organization.name",
-        "A portion of the organization's name using some kind of phonetic matching algorithm (here: American "
-        "Soundex of each word)",
-        "Organization-phonetic",
-        "string",
-        derive="phonetic",
-    ),
-    _p(
-        "type",
-        "token",
-        "Organization.type",
-        "A code for the type of organization",
-        "Organization-type",
-        "CodeableConcept",
-        low_cardinality=True,
-    ),
-)
-
-IMAGING_STUDY: tuple[SearchParam, ...] = (
-    _p(
-        "basedon",
-        "reference",
-        "ImagingStudy.basedOn",
-        "The order for the image",
-        "ImagingStudy-basedon",
-        "Reference",
-        targets=("Appointment", "AppointmentResponse", "CarePlan", "ServiceRequest", "Task"),
-    ),
-    _p(
-        "bodysite",
-        "token",
-        "ImagingStudy.series.bodySite",
-        "The body site studied",
-        "ImagingStudy-bodysite",
-        "Coding",
-    ),
-    _p(
-        "dicom-class",
-        "token",
-        "ImagingStudy.series.instance.sopClass",
-        "The type of the instance",
-        "ImagingStudy-dicom-class",
-        "Coding",
-    ),
-    _p(
-        "encounter",
-        "reference",
-        "ImagingStudy.encounter",
-        "The context of the study",
-        "ImagingStudy-encounter",
-        "Reference",
-        targets=("Encounter",),
-    ),
-    _p(
-        "endpoint",
-        "reference",
-        "ImagingStudy.endpoint | ImagingStudy.series.endpoint",
-        "The endpoint for the study or series",
-        "ImagingStudy-endpoint",
-        "Reference",
-        targets=("Endpoint",),
-    ),
-    _p(
-        "identifier",
-        "token",
-        "ImagingStudy.identifier",
-        "Identifiers for the Study, such as DICOM Study Instance UID and Accession number",
-        "clinical-identifier",
-        "Identifier",
-    ),
-    _p(
-        "instance",
-        "token",
-        "ImagingStudy.series.instance.uid",
-        "SOP Instance UID for an instance",
-        "ImagingStudy-instance",
-        "id",
-    ),
-    _p(
-        "interpreter",
-        "reference",
-        "ImagingStudy.interpreter",
-        "Who interpreted the images",
-        "ImagingStudy-interpreter",
-        "Reference",
-        targets=_PERSON_TARGETS,
-    ),
-    # The study-level modality list is indexed too, so studies imported without series are found.
-    _p(
-        "modality",
-        "token",
-        "ImagingStudy.series.modality | ImagingStudy.modality",
-        "The modality of the series (and, for studies without series, of the study)",
-        "ImagingStudy-modality",
-        "Coding",
-        low_cardinality=True,
-    ),
-    _p(
-        "patient",
-        "reference",
-        "ImagingStudy.subject.where(resolve() is Patient)",
-        "Who the study is about",
-        "clinical-patient",
-        "Reference",
-        targets=("Patient",),
-        indexed_as="subject",
-    ),
-    _p(
-        "performer",
-        "reference",
-        "ImagingStudy.series.performer.actor",
-        "The person who performed the study",
-        "ImagingStudy-performer",
-        "Reference",
-        targets=(
-            "CareTeam",
-            "Device",
-            "Organization",
-            "Patient",
-            "Practitioner",
-            "PractitionerRole",
-            "RelatedPerson",
-        ),
-    ),
-    _p(
-        "reason",
-        "token",
-        "ImagingStudy.reasonCode",
-        "The reason for the study",
-        "ImagingStudy-reason",
-        "CodeableConcept",
-    ),
-    _p(
-        "referrer",
-        "reference",
-        "ImagingStudy.referrer",
-        "The referring physician",
-        "ImagingStudy-referrer",
-        "Reference",
-        targets=_PERSON_TARGETS,
-    ),
-    _p(
-        "series",
-        "token",
-        "ImagingStudy.series.uid",
-        "DICOM Series Instance UID for a series",
-        "ImagingStudy-series",
-        "id",
-    ),
-    _p(
-        "started",
-        "date",
-        "ImagingStudy.started",
-        "When the study was started",
-        "ImagingStudy-started",
-        "date",
-    ),
-    _p(
-        "status",
-        "token",
-        "ImagingStudy.status",
-        "The status of the study",
-        "ImagingStudy-status",
-        "code",
-        code_system="http://hl7.org/fhir/imagingstudy-status",
-        low_cardinality=True,
-    ),
-    _p(
-        "subject",
-        "reference",
-        "ImagingStudy.subject",
-        "Who the study is about",
-        "ImagingStudy-subject",
-        "Reference",
-        targets=("Device", "Group", "Patient"),
-    ),
-)
-
-ENDPOINT: tuple[SearchParam, ...] = (
-    _p(
-        "connection-type",
-        "token",
-        "Endpoint.connectionType",
-        "Protocol/Profile/Standard to be used with this endpoint connection",
-        "Endpoint-connection-type",
-        "Coding",
-        low_cardinality=True,
-    ),
-    _p(
-        "identifier",
-        "token",
-        "Endpoint.identifier",
-        "Identifies this endpoint across multiple systems",
-        "Endpoint-identifier",
-        "Identifier",
-    ),
-    _p(
-        "name",
-        "string",
-        "Endpoint.name",
-        "A name that this endpoint can be identified by",
-        "Endpoint-name",
-        "string",
-    ),
-    _p(
-        "organization",
-        "reference",
-        "Endpoint.managingOrganization",
-        "The organization that is managing the endpoint",
-        "Endpoint-organization",
-        "Reference",
-        targets=("Organization",),
-    ),
-    _p(
-        "payload-type",
-        "token",
-        "Endpoint.payloadType",
-        "The type of content that may be used at this endpoint (e.g. XDS Discharge summaries)",
-        "Endpoint-payload-type",
-        "CodeableConcept",
-        low_cardinality=True,
-    ),
-    _p(
-        "status",
-        "token",
-        "Endpoint.status",
-        "The current status of the Endpoint (usually expected to be active)",
-        "Endpoint-status",
-        "code",
-        code_system="http://hl7.org/fhir/endpoint-status",
-        low_cardinality=True,
-    ),
-)
-
-SEARCH_PARAMETERS: Mapping[str, Mapping[str, SearchParam]] = {
-    resource_type: {p.name: p for p in (*COMMON, *specific)}
-    for resource_type, specific in (
-        ("Patient", PATIENT),
-        ("Organization", ORGANIZATION),
-        ("ImagingStudy", IMAGING_STUDY),
-        ("Endpoint", ENDPOINT),
-    )
-}
+def _check_paths(expression: str, bases: tuple[str, ...], where: str) -> None:
+    # Trimmed to our bases, every path of an expression starts at one of them (R4 wraps a few in
+    # parentheses, e.g. `(Patient.deceased as dateTime)`).
+    for path in expression.split("|"):
+        if not path.strip().lstrip("(").startswith(tuple(f"{base}." for base in bases)):
+            raise RegistryDataError(f"{where}: path {path.strip()!r} does not start at {' or '.join(bases)}")
 
 
-def _check_indexed_as() -> None:
-    # A parameter can only borrow the keys of a parameter whose keys have the same form.
-    for resource_type, params in SEARCH_PARAMETERS.items():
+def _mapping(value: object, where: str) -> Mapping[str, object]:
+    if not isinstance(value, dict):
+        raise RegistryDataError(f"{where}: expected a JSON object")
+    return value
+
+
+def _only_keys(value: Mapping[str, object], allowed: AbstractSet[str], where: str) -> None:
+    # Our own format is closed: a misspelt decision must not be silently ignored.
+    unknown = sorted(set(value) - allowed)
+    if unknown:
+        raise RegistryDataError(f"{where}: unknown fields {unknown} (allowed: {sorted(allowed)})")
+
+
+def _string(value: object, where: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise RegistryDataError(f"{where}: expected a non-empty string")
+    return value
+
+
+def _strings(value: object, where: str) -> list[str]:
+    if not isinstance(value, list):
+        raise RegistryDataError(f"{where}: expected a list of strings")
+    return [_string(item, where) for item in value]
+
+
+def _choice(value: object, choices: tuple[_L, ...], where: str) -> _L:
+    for choice in choices:
+        if value == choice:
+            return choice
+    raise RegistryDataError(f"{where}: {value!r} is not one of {', '.join(choices)}")
+
+
+def _load(name: str) -> object:
+    text = (files("fhir_server.search") / "data" / name).read_text(encoding="utf-8")
+    try:
+        data: object = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RegistryDataError(f"{name}: not JSON: {exc}") from exc
+    return data
+
+
+def _assemble(
+    common: tuple[SearchParam, ...], own: Mapping[str, tuple[SearchParam, ...]]
+) -> dict[str, dict[str, SearchParam]]:
+    registry: dict[str, dict[str, SearchParam]] = {}
+    for resource_type, specific in own.items():
+        params: dict[str, SearchParam] = {}
+        for param in (*common, *specific):
+            if param.name in params:
+                raise RegistryDataError(
+                    f"{resource_type}.{param.name}: defined both for Resource and for the type"
+                )
+            params[param.name] = param
+        registry[resource_type] = params
+    for resource_type, params in registry.items():
         for param in params.values():
+            # A parameter can only borrow the keys of a parameter whose keys have the same form.
             if param.indexed_as is None:
                 continue
             target = params.get(param.indexed_as)
             if target is None or target.type != param.type or target.indexed_as or target.derive:
-                raise ValueError(f"{resource_type}.{param.name}: indexed_as {param.indexed_as!r} is unusable")
+                raise RegistryDataError(
+                    f"{resource_type}.{param.name}: indexed_as {param.indexed_as!r} is unusable"
+                )
+    return registry
 
 
-_check_indexed_as()
+COMMON, _OWN = load_parameters(_load(DEFINITIONS_FILE), _load(OVERLAY_FILE))
+# The parameters of each type besides COMMON, as the hand-written registry before the data files named them.
+PATIENT = _OWN.get("Patient", ())
+ORGANIZATION = _OWN.get("Organization", ())
+IMAGING_STUDY = _OWN.get("ImagingStudy", ())
+ENDPOINT = _OWN.get("Endpoint", ())
+
+SEARCH_PARAMETERS: Mapping[str, Mapping[str, SearchParam]] = _assemble(COMMON, _OWN)
 
 
 def parameters_of(resource_type: str) -> Mapping[str, SearchParam]:

@@ -25,6 +25,8 @@ from fhir_server.settings import Settings
 
 Total = Literal["none", "estimate", "accurate"]
 Summary = Literal["true", "false", "text", "data", "count"]
+_TOTALS: tuple[Total, ...] = ("none", "estimate", "accurate")
+_SUMMARIES: tuple[Summary, ...] = ("true", "false", "text", "data", "count")
 
 # Result parameters handled by the search itself (https://hl7.org/fhir/R4/search.html#return).
 RESULT_PARAMETERS = frozenset(
@@ -233,16 +235,16 @@ def _result_parameter(
     elif base == "_page":
         request.page = value
     elif base == "_total":
-        if value not in ("none", "estimate", "accurate"):
+        if value not in _TOTALS:
             raise FhirError(Problem.INVALID, "_total must be none, estimate or accurate", ["_total"])
-        request.total = value  # type: ignore[assignment]
+        request.total = value
         request.link_params.append((key, value))
     elif base == "_summary":
-        if value not in ("true", "false", "text", "data", "count"):
+        if value not in _SUMMARIES:
             raise FhirError(
                 Problem.INVALID, "_summary must be true, false, text, data or count", ["_summary"]
             )
-        request.summary = value  # type: ignore[assignment]
+        request.summary = value
         request.link_params.append((key, value))
     elif base == "_elements":
         elements = [e.strip() for e in _alternatives(key, value, max_or_values) if e.strip()]

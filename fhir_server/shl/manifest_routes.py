@@ -77,19 +77,21 @@ def _manifest(request: Request, manifest_id: str, body: dict[str, Any]) -> Respo
         refused = _passcode_refused(request, link, recipient, body.get("passcode"))
         if refused is not None:
             return refused
-    limit = body.get("embeddedLengthMax")
+    limit: int | None = body.get("embeddedLengthMax")  # checked by _request_body
     fhir_base = fhir_base_of(request, shl.settings)
     files = []
     for content_type in shl.content_types(link):
         snapshot = content_type == FHIR_JSON and "L" not in link.flags
         entry: dict[str, Any] = {"contentType": content_type, "lastUpdated": _instant(link, snapshot)}
-        jwe = None
+        embedded = None
         if limit is not None:
             jwe = shl.encrypted(link, content_type, request, recipient)
             if jwe is None:
                 raise _inactive()
-        if jwe is not None and len(jwe) <= limit:
-            entry["embedded"] = jwe
+            if len(jwe) <= limit:
+                embedded = jwe
+        if embedded is not None:
+            entry["embedded"] = embedded
         else:
             token = shl.store.add_location(link.id, content_type, shl.settings.shl_location_seconds)
             entry["location"] = shl.origin(fhir_base) + FILE_PATH + token

@@ -17,7 +17,8 @@ MEDIA_TYPES: dict[Format, str] = {"png": "image/png", "svg": "image/svg+xml"}
 
 def qr_image(text: str, image_format: Format) -> bytes:
     code = qrcode.QRCode(error_correction=ERROR_CORRECT_M, box_size=8, border=4)
-    code.add_data(QRData(text.encode(), mode=MODE_8BIT_BYTE))
+    # types-qrcode declares MODE_8BIT_BYTE as a plain int while QRData takes only Literal[1, 2, 4].
+    code.add_data(QRData(text.encode(), mode=MODE_8BIT_BYTE))  # type: ignore[call-overload]
     code.make(fit=True)
     out = io.BytesIO()
     if image_format == "svg":

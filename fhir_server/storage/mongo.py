@@ -39,13 +39,12 @@ from fhir_server.storage.repository import (
     HistoryCursor,
     HistoryPage,
     IndexValues,
-    JsonObject,
     Method,
     ResourceVersion,
     VersionConflict,
 )
+from fhir_server.type_aliases import Document, JsonObject
 
-Document = dict[str, Any]
 IndexModels = Callable[[str], Sequence[IndexModel]]
 
 _WRITE_CONFLICT = 112

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-JsonObject = dict[str, Any]
+from fhir_server.type_aliases import JsonObject
+
 Method = Literal["POST", "PUT", "PATCH", "DELETE"]
 
 # Precomputed, normalized search values of a resource: {parameter name: [values]} (see fhir_server.search).
@@ -63,6 +64,9 @@ class VersionConflict(Exception):
 
 
 class Repository(Protocol):
+    """What interactions may do with resources. Both `MongoRepository` and the per-request `SecuredStore`
+    (`fhir_server.access.store`) satisfy it; set-up such as creating indexes is the concrete store's own."""
+
     def create(self, resource: JsonObject, resource_id: str | None = None) -> ResourceVersion:
         """Store a new resource under a server-assigned id (or one the server chose beforehand)."""
         ...
@@ -98,5 +102,3 @@ class Repository(Protocol):
         count: int,
         cursor: HistoryCursor | None,
     ) -> HistoryPage: ...
-
-    def ensure_indexes(self) -> None: ...

@@ -9,9 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from server_process import REPO_ROOT, start_server
 
 from fhir_server.settings import Settings
+from tests.server_process import REPO_ROOT, start_server
 
 DEPLOY = REPO_ROOT / "deploy"
 

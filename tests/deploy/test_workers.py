@@ -16,7 +16,8 @@ from pathlib import Path
 import httpx
 import pymongo
 import pytest
-from server_process import REPO_ROOT, free_port
+
+from tests.server_process import REPO_ROOT, free_port
 
 
 @pytest.fixture

@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 
 import httpx
-from server_process import run_cli, start_server
+
+from tests.server_process import run_cli, start_server
 
 FHIR_JSON = {"Content-Type": "application/fhir+json"}
 

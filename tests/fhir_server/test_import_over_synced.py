@@ -20,7 +20,6 @@ from typing import Any
 
 import httpx
 import pytest
-from server_process import REPO_ROOT, SecuredServer, run_cli, start_server
 
 from fhir_server.db import connect
 from fhir_server.demo.dataset import demo_studies
@@ -29,6 +28,7 @@ from fhir_server.resource_types import MODELS
 from fhir_server.search.index import SearchIndexer
 from fhir_server.settings import Settings
 from fhir_server.storage.mongo import MongoRepository
+from tests.server_process import REPO_ROOT, SecuredServer, run_cli, start_server
 
 LEGACY_DB = REPO_ROOT.parent / "shared" / "data" / "legacy-federation.db"
 DICOM_UID = "urn:dicom:uid"

@@ -14,7 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-from server_process import REPO_ROOT, RunningServer, start_server
 
 from fhir_server import legacy_import
 from fhir_server.bindings import binding_checker
@@ -23,6 +22,7 @@ from fhir_server.storage.mongo import CurrentVersion, ImportCounts, PreparedImpo
 from mappers.legacy import iter_legacy_database, map_legacy_database, new_legacy_import
 from mappers.legacy_modality import modality_lookup_from_terminology
 from terminology.local import LocalTerminology
+from tests.server_process import REPO_ROOT, RunningServer, start_server
 
 LEGACY_DB = REPO_ROOT.parent / "shared" / "data" / "legacy-federation.db"
 

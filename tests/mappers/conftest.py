@@ -1,7 +1,6 @@
 """Shared fixtures for the mapper tests: golden files and pydicom's bundled DICOM test files."""
 
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,13 +10,6 @@ from pydicom import Dataset, dcmread
 from pydicom.data import get_charset_files, get_testdata_file
 
 GOLDEN = Path(__file__).parent / "golden"
-
-# pytest's `pythonpath = ["tests"]` makes `tests/mappers` + `mappers` (and `tests/terminology` +
-# `terminology`) merge into namespace packages when this directory runs alone; the terminology loader then
-# cannot find its data. The repository root first makes the real packages win, as tests/terminology does.
-_REPOSITORY_ROOT = str(Path(__file__).resolve().parents[2])
-if _REPOSITORY_ROOT not in sys.path:
-    sys.path.insert(0, _REPOSITORY_ROOT)
 
 
 def _load_golden(name: str) -> Any:

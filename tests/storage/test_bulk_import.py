@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from server_process import RunningServer
 
 from fhir_server.db import DatabaseConnection, connect
 from fhir_server.resource_types import MODELS
@@ -18,6 +17,7 @@ from fhir_server.search.index import SearchIndexer
 from fhir_server.search.request import parse_search
 from fhir_server.settings import Settings
 from fhir_server.storage.mongo import MongoRepository
+from tests.server_process import RunningServer
 
 
 @pytest.fixture(scope="module")

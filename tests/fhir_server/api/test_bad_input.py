@@ -16,10 +16,10 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
-from server_process import free_port
 
 from fhir_server.api import error_handlers
 from fhir_server.validation import MAX_JSON_DEPTH
+from tests.server_process import free_port
 
 FHIR_JSON = {"Content-Type": "application/fhir+json"}
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}

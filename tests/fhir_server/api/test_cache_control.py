@@ -10,12 +10,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from chromium import chromium
-from server_process import RunningServer, SecuredServer, start_server
 
 from fhir_server.api.cache_control import needs_no_store, with_no_store
 from fhir_server.db import connect
 from fhir_server.settings import Settings
+from tests.chromium import chromium
+from tests.server_process import RunningServer, SecuredServer, start_server
 
 FHIR_JSON = {"Content-Type": "application/fhir+json"}
 

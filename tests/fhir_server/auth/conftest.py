@@ -3,20 +3,22 @@ registered apps, users and backend services, shared by the whole session."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-import server_process
 from joserfc.jwk import ECKey, RSAKey
-from server_process import start_server
 
-# importlib import mode does not put test directories on sys.path; the helper modules live here.
-sys.path.insert(0, str(Path(__file__).parent))
-
-from smart_browser import Browser
-from smart_support import SMART, JwksHost, SmartServer, cli_connection, mint_with_cli, register_fixtures
+from tests import server_process
+from tests.fhir_server.auth.smart_browser import Browser
+from tests.fhir_server.auth.smart_support import (
+    SMART,
+    JwksHost,
+    SmartServer,
+    cli_connection,
+    mint_with_cli,
+    register_fixtures,
+)
+from tests.server_process import start_server
 
 
 @pytest.fixture(scope="session")

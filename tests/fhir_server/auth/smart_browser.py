@@ -9,7 +9,8 @@ from html.parser import HTMLParser
 from urllib.parse import urljoin
 
 import httpx
-from smart_support import TLS
+
+from tests.fhir_server.auth.smart_support import TLS
 
 
 @dataclass

@@ -23,13 +23,13 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 from joserfc.jwk import ECKey, RSAKey
-from server_process import REPO_ROOT, RunningServer
 
 from fhir_server.auth.keys import KeyStore
 from fhir_server.auth.tokens import Grant, mint_access_token
 from fhir_server.auth.urls import Urls
 from fhir_server.db import DatabaseConnection, connect
 from fhir_server.settings import Settings
+from tests.server_process import REPO_ROOT, RunningServer
 
 SMART = {"FHIR_AUTH_MODE": "smart"}
 # Building an SSL context per httpx client costs ~50 ms; every client of these tests shares this one.

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from smart_support import HTTP, PATIENT_A, TLS, SmartServer
+
+from tests.fhir_server.auth.smart_support import HTTP, PATIENT_A, TLS, SmartServer
 
 
 def test_admin_api_needs_an_admin_token(smart: SmartServer) -> None:

@@ -14,8 +14,9 @@ import pytest
 from fhirclient import client as smart_client
 from joserfc import jwt
 from joserfc.jwk import KeySet
-from smart_browser import Browser, labelled_inputs
-from smart_support import (
+
+from tests.fhir_server.auth.smart_browser import Browser, labelled_inputs
+from tests.fhir_server.auth.smart_support import (
     HTTP,
     PASSWORD,
     PATIENT_A,

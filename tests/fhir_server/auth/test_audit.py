@@ -7,7 +7,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from fhir.resources.R4B.auditevent import AuditEvent
-from smart_support import PATIENT_A, PATIENT_B, STUDY_A, SmartServer, wait_for
+
+from tests.fhir_server.auth.smart_support import PATIENT_A, PATIENT_B, STUDY_A, SmartServer, wait_for
 
 
 def _search(smart: SmartServer, **params: str) -> dict:  # type: ignore[type-arg]
@@ -64,7 +65,7 @@ def test_writes_are_audited(smart: SmartServer) -> None:
 
 
 def test_token_issuance_is_audited(smart: SmartServer) -> None:
-    from test_backend_services import fetch
+    from tests.fhir_server.auth.test_backend_services import fetch
 
     fetch(smart, "backend-rs384", smart.rs384_key, "RS384")
     bundle = _search(smart, agent="backend-rs384", type="110114", outcome="0")

@@ -17,7 +17,16 @@ from authlib.integrations.httpx_client import OAuth2Client
 from authlib.oauth2.rfc7523 import PrivateKeyJWT
 from joserfc import jwt
 from joserfc.jwk import ECKey, OctKey, RSAKey
-from smart_support import BACKEND_ES, BACKEND_RS, HTTP, PATIENT_A, PUBLIC_APP, TLS, SmartServer
+
+from tests.fhir_server.auth.smart_support import (
+    BACKEND_ES,
+    BACKEND_RS,
+    HTTP,
+    PATIENT_A,
+    PUBLIC_APP,
+    TLS,
+    SmartServer,
+)
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 

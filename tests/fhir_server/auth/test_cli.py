@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import json
 
-from smart_support import HTTP, PATIENT_A, PATIENT_B, SmartServer, mint_with_cli, run_cli
+from tests.fhir_server.auth.smart_support import (
+    HTTP,
+    PATIENT_A,
+    PATIENT_B,
+    SmartServer,
+    mint_with_cli,
+    run_cli,
+)
 
 
 def _get(smart: SmartServer, path: str, token: str) -> int:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import httpx
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
-from server_process import RunningServer
-from smart_support import HTTP, SmartServer
 
 from fhir_server.auth.discovery import OAUTH_URIS
+from tests.fhir_server.auth.smart_support import HTTP, SmartServer
+from tests.server_process import RunningServer
 
 
 def test_smart_configuration_has_every_required_field(smart: SmartServer) -> None:

@@ -18,9 +18,9 @@ from typing import Any
 
 import httpx
 import pytest
-from smart_support import HTTP, PATIENT_A, PATIENT_B, STUDY_A, STUDY_B, SmartServer
 
 from fhir_server.auth.compartment import patient_of
+from tests.fhir_server.auth.smart_support import HTTP, PATIENT_A, PATIENT_B, STUDY_A, STUDY_B, SmartServer
 
 FHIR = {"Content-Type": "application/fhir+json"}
 PATCH = {"Content-Type": "application/json-patch+json"}

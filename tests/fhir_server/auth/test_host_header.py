@@ -11,10 +11,10 @@ from urllib.parse import urlencode, urlsplit
 
 import httpx
 import pytest
-from smart_support import HTTP, PATIENT_A, PUBLIC_APP, REDIRECT, SmartServer
 
 from fhir_server.auth.server_base import fhir_base
 from fhir_server.settings import Settings
+from tests.fhir_server.auth.smart_support import HTTP, PATIENT_A, PUBLIC_APP, REDIRECT, SmartServer
 
 EVIL = "evil.example"
 

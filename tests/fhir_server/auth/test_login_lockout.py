@@ -15,12 +15,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
-from smart_browser import Browser, forms_of
-from smart_support import PASSWORD, TLS, SmartServer, authorize_url, pkce, wait_for
 
 from fhir_server.auth.pending import MAX_LOGIN_FAILURES
 from fhir_server.auth.routes_oauth import BROWSER_COOKIE
 from fhir_server.auth.users import MAX_FAILED_LOGINS
+from tests.fhir_server.auth.smart_browser import Browser, forms_of
+from tests.fhir_server.auth.smart_support import PASSWORD, TLS, SmartServer, authorize_url, pkce, wait_for
 
 WRONG = "login failed: wrong user name or password"
 LOCKED = "login failed: account locked after too many failed attempts"

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from joserfc import jwt
 from joserfc.jwk import KeySet
-from smart_browser import Browser
-from smart_support import HTTP, PUBLIC_APP, SmartServer, code_flow_tokens
+
+from tests.fhir_server.auth.smart_browser import Browser
+from tests.fhir_server.auth.smart_support import HTTP, PUBLIC_APP, SmartServer, code_flow_tokens
 
 
 def test_openid_configuration_is_served_at_the_issuer(smart: SmartServer, browser: Browser) -> None:

@@ -10,8 +10,16 @@ import secrets
 from urllib.parse import urlencode
 
 import httpx
-from smart_browser import Browser, forms_of
-from smart_support import PASSWORD, PATIENT_A, PATIENT_B, PUBLIC_APP, REDIRECT, SmartServer
+
+from tests.fhir_server.auth.smart_browser import Browser, forms_of
+from tests.fhir_server.auth.smart_support import (
+    PASSWORD,
+    PATIENT_A,
+    PATIENT_B,
+    PUBLIC_APP,
+    REDIRECT,
+    SmartServer,
+)
 
 
 def _signed_in(smart: SmartServer, browser: Browser, username: str) -> tuple[str, httpx.Response]:

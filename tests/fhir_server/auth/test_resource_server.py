@@ -11,9 +11,9 @@ import httpx
 import pytest
 from joserfc import jwt
 from joserfc.jwk import RSAKey
-from smart_support import HTTP, PATIENT_A, SmartServer
 
 from fhir_server.auth.urls import Urls
+from tests.fhir_server.auth.smart_support import HTTP, PATIENT_A, SmartServer
 
 
 def _assert_401(response: httpx.Response) -> None:

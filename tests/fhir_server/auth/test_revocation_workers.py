@@ -22,15 +22,15 @@ from urllib.parse import urlsplit
 import httpx
 import pymongo
 import pytest
-from server_process import RunningServer, free_port, start_server
-from smart_browser import Browser
-from smart_support import APP_SCOPE, PASSWORD, REDIRECT, SMART, code_flow_tokens
 
 from fhir_server.auth.keys import KeyStore
 from fhir_server.auth.tokens import Grant, mint_access_token
 from fhir_server.auth.urls import Urls
 from fhir_server.db import DatabaseConnection, connect
 from fhir_server.settings import Settings
+from tests.fhir_server.auth.smart_browser import Browser
+from tests.fhir_server.auth.smart_support import APP_SCOPE, PASSWORD, REDIRECT, SMART, code_flow_tokens
+from tests.server_process import RunningServer, free_port, start_server
 
 SCOPE = "offline_access user/*.rs"
 PROBE_ROUNDS = 10

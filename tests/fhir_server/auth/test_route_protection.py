@@ -10,8 +10,6 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from fastapi.routing import iter_route_contexts
-from server_process import RunningServer
-from smart_support import HTTP, PATIENT_A, SmartServer
 
 from fhir_server.app import create_app
 from fhir_server.auth.middleware import (
@@ -24,6 +22,8 @@ from fhir_server.auth.middleware import (
     rule_for,
 )
 from fhir_server.settings import Settings
+from tests.fhir_server.auth.smart_support import HTTP, PATIENT_A, SmartServer
+from tests.server_process import RunningServer
 
 # Every public route, by method and path template. A new route under a public prefix (/auth, /shl, /app)
 # fails test_public_routes_are_exactly_the_listed_ones until it is added here: being public is a decision.

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from smart_support import SmartServer
+
+from tests.fhir_server.auth.smart_support import SmartServer
 
 FHIR = {"Content-Type": "application/fhir+json"}
 DCM = "http://dicom.nema.org/resources/ontology/DCM"

@@ -16,8 +16,9 @@ import httpx
 import pytest
 from authlib.integrations.httpx_client import OAuth2Client
 from authlib.oauth2.rfc7523 import PrivateKeyJWT
-from smart_browser import Browser
-from smart_support import (
+
+from tests.fhir_server.auth.smart_browser import Browser
+from tests.fhir_server.auth.smart_support import (
     APP_SCOPE,
     BACKEND_RS,
     HTTP,

@@ -13,15 +13,12 @@ from pathlib import Path
 import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page
-from server_process import REPO_ROOT, start_server
 
 from fhir_server.db import connect
 from fhir_server.settings import Settings
-
-sys.path.insert(0, str(Path(__file__).parent))  # browser_steps, dashboard_support
-
-from chromium import chromium
-from dashboard_support import ADMIN, CLINICIAN, DashboardServer
+from tests.chromium import chromium
+from tests.fhir_server.dashboard.dashboard_support import ADMIN, CLINICIAN, DashboardServer
+from tests.server_process import REPO_ROOT, start_server
 
 
 def _add_user(data_dir: Path, username: str, password: str, role: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from server_process import SecuredServer
+from tests.server_process import SecuredServer
 
 ADMIN = ("ada", "ada-secret-pass")
 CLINICIAN = ("carl", "carl-secret-pass")

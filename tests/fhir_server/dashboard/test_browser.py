@@ -10,7 +10,9 @@ import uuid
 from pathlib import Path
 
 import httpx
-from browser_steps import (
+from playwright.sync_api import BrowserContext, Page, expect
+
+from tests.fhir_server.dashboard.browser_steps import (
     loaded_images,
     no_horizontal_overflow,
     qr_from,
@@ -20,8 +22,7 @@ from browser_steps import (
     sign_in,
     wait_for_image,
 )
-from dashboard_support import ADMIN, CLINICIAN, DashboardServer
-from playwright.sync_api import BrowserContext, Page, expect
+from tests.fhir_server.dashboard.dashboard_support import ADMIN, CLINICIAN, DashboardServer
 
 JOHN = "legacy-pat-901234"
 JOHN_NATIONAL_ID = "199012345678901234"

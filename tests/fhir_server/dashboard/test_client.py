@@ -9,10 +9,10 @@ import secrets
 
 import httpx
 import pytest
-from dashboard_support import DashboardServer
 
 from fhir_server.auth.clients import ClientRegistry
 from fhir_server.dashboard.client import CALLBACK_PATH, CLIENT_ID, dashboard_client
+from tests.fhir_server.dashboard.dashboard_support import DashboardServer
 
 
 def test_relative_redirect_uri_means_the_servers_own_root() -> None:

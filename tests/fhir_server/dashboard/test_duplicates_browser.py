@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from browser_steps import shot, sign_in
-from dashboard_support import ADMIN, CLINICIAN, DashboardServer
 from playwright.sync_api import Page, expect
-from server_process import run_cli
 
 from fhir_server.demo.dicom_samples import SamplePatient, SampleSeries, make_study, write_files
 from terminology.systems import DEFAULT_NATIONAL_ID_SYSTEM
+from tests.fhir_server.dashboard.browser_steps import shot, sign_in
+from tests.fhir_server.dashboard.dashboard_support import ADMIN, CLINICIAN, DashboardServer
+from tests.server_process import run_cli
 
 HOSPITAL = "HOS-003"  # Coastal Imaging Centre of the demo
 

@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from browser_steps import loaded_images, shot, sign_in
-from dashboard_support import ADMIN, CLINICIAN, DashboardServer
 from playwright.sync_api import Page, expect
 
 from fhir_server.demo.dicom_samples import SamplePatient, SampleSeries, make_study, to_bytes
 from fhir_server.demo.local_hospitals import DIRECTORY
+from tests.fhir_server.dashboard.browser_steps import loaded_images, shot, sign_in
+from tests.fhir_server.dashboard.dashboard_support import ADMIN, CLINICIAN, DashboardServer
 
 JOHN_NATIONAL_ID = "199012345678901234"
 CT_STUDY = "legacy-stu-20240220091500"  # at HOS-002, Regional Referral Hospital
@@ -116,6 +116,8 @@ def test_sync_now_shows_progress_and_its_result(
             timeout=30,
         ).raise_for_status()
     sign_in(page, dashboard_server.origin, *ADMIN, path="/app/hospitals/legacy-hos-001")
+    # The page draws its heading before it has loaded the hospital and added the Sync now controls.
+    page.wait_for_selector("#sync-progress", state="attached")
     # Whether the progress indicator was ever shown (the pass may be quicker than a poll).
     page.evaluate(
         """() => { window.progressSeen = false;

@@ -7,10 +7,10 @@ import re
 
 import httpx
 import pytest
-from dashboard_support import DashboardServer
 
 from fhir_server.dashboard.client import CLIENT_ID, SCOPE
 from fhir_server.dicomweb.sync_state import SyncStateStore
+from tests.fhir_server.dashboard.dashboard_support import DashboardServer
 
 
 def _outcome(response: httpx.Response, status: int) -> dict[str, object]:

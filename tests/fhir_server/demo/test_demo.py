@@ -13,7 +13,6 @@ from typing import Any
 
 import httpx
 import pytest
-from server_process import run_cli, start_server
 
 from fhir_server.app import build_services
 from fhir_server.auth.users import UserRegistry
@@ -26,6 +25,7 @@ from fhir_server.dicomweb.sync_state import SyncStateStore
 from fhir_server.master_key import MasterKey
 from fhir_server.settings import Settings
 from fhir_server.storage.mongo import MongoRepository
+from tests.server_process import run_cli, start_server
 
 NATIONAL_ID = "199012345678901234"
 STUDY_MODALITIES = {

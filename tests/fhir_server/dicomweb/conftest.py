@@ -3,18 +3,13 @@ federation (see federation_setup). A missing Orthanc fails these tests with the 
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-# The helper modules next to this file (pytest's importlib mode does not put test directories on sys.path).
-sys.path.insert(0, str(Path(__file__).parent))
-
-from federation_setup import Federation, build_federation
-from inprocess_server import InProcessServer
-from orthanc_process import OrthancServer, require_orthanc
+from tests.fhir_server.dicomweb.federation_setup import Federation, build_federation
+from tests.fhir_server.dicomweb.inprocess_server import InProcessServer
+from tests.fhir_server.dicomweb.orthanc_process import OrthancServer, require_orthanc
 
 
 @pytest.fixture(scope="session")

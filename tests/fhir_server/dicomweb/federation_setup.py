@@ -12,13 +12,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from dicom_samples import SamplePatient, SampleSeries, make_study, to_bytes, write_files
-from inprocess_server import InProcessServer
-from orthanc_process import PASSWORD, USER, OrthancServer
 from pydicom import Dataset
 
 from fhir_server.dicomweb import ids
 from terminology.systems import DEFAULT_NATIONAL_ID_SYSTEM
+from tests.fhir_server.dicomweb.dicom_samples import (
+    SamplePatient,
+    SampleSeries,
+    make_study,
+    to_bytes,
+    write_files,
+)
+from tests.fhir_server.dicomweb.inprocess_server import InProcessServer
+from tests.fhir_server.dicomweb.orthanc_process import PASSWORD, USER, OrthancServer
 
 INGRID_NATIONAL_ID = "19850312-1234"
 SOUTH_NATIONAL_ISSUER = "NATIONAL"  # South's RIS writes this text instead of the national-ID system URI

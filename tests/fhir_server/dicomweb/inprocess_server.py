@@ -17,7 +17,6 @@ from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
-from server_process import REPO_ROOT, free_port
 
 from fhir_server.api.services import Services
 from fhir_server.app import create_app
@@ -25,6 +24,7 @@ from fhir_server.auth.keys import KeyStore
 from fhir_server.auth.tokens import Grant, mint_access_token
 from fhir_server.auth.urls import Urls
 from fhir_server.settings import Settings
+from tests.server_process import REPO_ROOT, free_port
 
 CONNECT_TIMEOUT = 2.0
 READ_TIMEOUT = 2.0

@@ -12,11 +12,11 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from federation_setup import Federation
-from orthanc_process import PASSWORD
 from pydicom import Dataset
 
 from fhir_server.dicomweb.orthanc_errors import NOT_FOUND_MESSAGE
+from tests.fhir_server.dicomweb.federation_setup import Federation
+from tests.fhir_server.dicomweb.orthanc_process import PASSWORD
 
 PATIENT_SCOPE = "patient/ImagingStudy.rs"
 # Never compared: they differ between any two responses.

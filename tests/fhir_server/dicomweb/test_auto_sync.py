@@ -12,14 +12,14 @@ from typing import Any
 
 import httpx
 import pytest
-from dicom_samples import SamplePatient, SampleSeries, make_study
-from inprocess_server import InProcessServer
-from orthanc_process import PASSWORD, USER, OrthancServer
 
 from fhir_server.dicomweb import ids
 from fhir_server.dicomweb.runtime import JITTER, SyncSchedule, sync_services
 from fhir_server.dicomweb.upload import upload_datasets
 from fhir_server.settings import Settings
+from tests.fhir_server.dicomweb.dicom_samples import SamplePatient, SampleSeries, make_study
+from tests.fhir_server.dicomweb.inprocess_server import InProcessServer
+from tests.fhir_server.dicomweb.orthanc_process import PASSWORD, USER, OrthancServer
 
 IDENTIFIER = "HOS-AUTO"
 INTERVAL = 1.0

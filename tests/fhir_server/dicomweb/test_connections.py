@@ -6,13 +6,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from federation_setup import Federation
-from orthanc_process import PASSWORD
 
 from fhir_server.db import DatabaseConnection, connect
 from fhir_server.dicomweb.connections import COLLECTION, ConnectionStore, HospitalConnection
 from fhir_server.master_key import MasterKey
 from fhir_server.settings import Settings
+from tests.fhir_server.dicomweb.federation_setup import Federation
+from tests.fhir_server.dicomweb.orthanc_process import PASSWORD
 
 
 @pytest.fixture

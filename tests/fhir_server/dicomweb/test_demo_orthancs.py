@@ -12,10 +12,10 @@ import sys
 from pathlib import Path
 
 import httpx
-from server_process import REPO_ROOT, start_server
 
 from fhir_server.demo.local_hospitals import DIRECTORY
 from fhir_server.demo.local_orthanc import LocalOrthanc
+from tests.server_process import REPO_ROOT, start_server
 
 
 def _mode(path: Path) -> int:

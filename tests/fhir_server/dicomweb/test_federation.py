@@ -8,9 +8,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
-from dicom_samples import SampleSeries, make_study, to_bytes
-from federation_setup import LARS_AT_NORTH, Federation, Hospital
-from orthanc_process import PASSWORD
 from pydicom import Dataset
 
 from fhir_server.dicomweb.ids import hospital_patient_id_system
@@ -18,6 +15,9 @@ from fhir_server.dicomweb.runtime import dicomweb_runtime
 from fhir_server.dicomweb.sync_state import SyncStateStore
 from mappers.legacy import ORTHANC_STUDY_ID_SYSTEM
 from terminology.systems import DCM_SYSTEM, LEGACY_HOSPITAL_ID_SYSTEM, LEGACY_STUDY_ID_SYSTEM
+from tests.fhir_server.dicomweb.dicom_samples import SampleSeries, make_study, to_bytes
+from tests.fhir_server.dicomweb.federation_setup import LARS_AT_NORTH, Federation, Hospital
+from tests.fhir_server.dicomweb.orthanc_process import PASSWORD
 
 
 def _read(federation: Federation, reference: str) -> dict[str, Any]:

@@ -13,14 +13,14 @@ from typing import Any
 
 import httpx
 import pytest
-from dicom_samples import SamplePatient, SampleSeries, make_study, to_bytes
-from inprocess_server import InProcessServer
-from orthanc_process import PASSWORD, USER, OrthancServer
 from pydicom import Dataset
 
 from fhir_server.dicomweb import ids
 from fhir_server.dicomweb.connections import COLLECTION as CONNECTIONS
 from terminology.systems import DICOM_UID_SYSTEM, LEGACY_HOSPITAL_ID_SYSTEM
+from tests.fhir_server.dicomweb.dicom_samples import SamplePatient, SampleSeries, make_study, to_bytes
+from tests.fhir_server.dicomweb.inprocess_server import InProcessServer
+from tests.fhir_server.dicomweb.orthanc_process import PASSWORD, USER, OrthancServer
 
 IDENTIFIER = "HOS-ADM1"
 ISSUERS = ["NATIONAL", "NAT-ID"]

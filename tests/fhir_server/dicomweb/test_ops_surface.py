@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 
 import httpx
 import pytest
-from federation_setup import Federation
-from inprocess_server import READ_TIMEOUT, InProcessServer
 
 from fhir_server.dicomweb.probes import ANSWER_WITHIN_SECONDS, FRESH_SECONDS
+from tests.fhir_server.dicomweb.federation_setup import Federation
+from tests.fhir_server.dicomweb.inprocess_server import READ_TIMEOUT, InProcessServer
 
 HOSPITAL_WORDS = ("North Hospital", "South Clinic", "HOS-N01", "HOS-S01", "hospital", "orthanc", "pacs")
 OPERATIONAL = ("/health/orthanc", "/metrics")

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import httpx
 from dicomweb_client.api import DICOMwebClient
-from federation_setup import Federation, Hospital
-from orthanc_process import PASSWORD
 from pydicom import Dataset
+
+from tests.fhir_server.dicomweb.federation_setup import Federation, Hospital
+from tests.fhir_server.dicomweb.orthanc_process import PASSWORD
 
 PATIENT_SCOPE = "patient/ImagingStudy.rs"
 FRAMES_ACCEPT = 'multipart/related; type="application/octet-stream"; transfer-syntax=*'
@@ -128,3 +129,16 @@ def test_unknown_endpoint_study_or_path_is_an_operation_outcome(federation: Fede
     stow = httpx.post(f"{base}/studies", content=b"", headers=federation.server.bearer(), timeout=30)
     assert stow.status_code == 405
     assert stow.json()["resourceType"] == "OperationOutcome"
+
+
+def test_qido_wildcards_reach_the_pacs_as_wildcards(federation: Federation) -> None:
+    # DICOM PS3.4 C.2.2.2.4: `*` in a QIDO value is a wildcard. Percent-encoded (%2A), as a generic URL
+    # encoder would send it, Orthanc compares it literally and finds nothing.
+    north = federation.north
+    name = str(federation.north_ct[0].PatientName)
+    address = _address(federation, north.qido_endpoint_id)
+    for query in (f"PatientName={name[:3]}*", f"PatientName={name[:3]}%2A"):
+        found = httpx.get(f"{address}/studies?{query}", headers=federation.server.bearer(), timeout=30)
+        assert found.status_code == 200, found.text
+        uids = {s["0020000D"]["Value"][0] for s in found.json()}
+        assert federation.north_ct[0].StudyInstanceUID in uids, query

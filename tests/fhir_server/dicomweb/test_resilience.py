@@ -14,9 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-from dicom_samples import SamplePatient, SampleSeries, make_study, to_bytes
-from inprocess_server import READ_TIMEOUT, InProcessServer
-from orthanc_process import PASSWORD, USER, OrthancServer
 from pydicom import Dataset
 
 from fhir_server.dicomweb.connections import HospitalConnection
@@ -24,6 +21,9 @@ from fhir_server.dicomweb.orthanc_errors import NOT_FOUND_MESSAGE
 from fhir_server.dicomweb.runtime import sync_services
 from fhir_server.dicomweb.study_sync import DELETED_STATUS, SYNC_NOTE_AUTHOR
 from fhir_server.dicomweb.sync import sync_hospital
+from tests.fhir_server.dicomweb.dicom_samples import SamplePatient, SampleSeries, make_study, to_bytes
+from tests.fhir_server.dicomweb.inprocess_server import READ_TIMEOUT, InProcessServer
+from tests.fhir_server.dicomweb.orthanc_process import PASSWORD, USER, OrthancServer
 
 
 @dataclass

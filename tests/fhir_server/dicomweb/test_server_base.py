@@ -11,10 +11,10 @@ import sys
 from pathlib import Path
 
 import httpx
-from orthanc_process import PASSWORD, USER, OrthancServer
-from server_process import REPO_ROOT, start_server
 
 from fhir_server.dicomweb.addresses import SERVER_FILE
+from tests.fhir_server.dicomweb.orthanc_process import PASSWORD, USER, OrthancServer
+from tests.server_process import REPO_ROOT, start_server
 
 
 def _cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:

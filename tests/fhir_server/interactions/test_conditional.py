@@ -10,11 +10,11 @@ from typing import Any
 
 import httpx
 import pytest
-from server_process import RunningServer
 
 from fhir_server.db import connect
 from fhir_server.search.locks import COLLECTION, criteria_key
 from fhir_server.settings import Settings
+from tests.server_process import RunningServer
 
 
 @pytest.fixture

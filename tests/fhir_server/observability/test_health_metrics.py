@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 import httpx
-from server_process import RunningServer
+
+from tests.server_process import RunningServer
 
 
 def root(server: RunningServer) -> str:

@@ -8,7 +8,8 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from server_process import RunningServer, start_server
+
+from tests.server_process import RunningServer, start_server
 
 
 @pytest.fixture(scope="module")

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))  # identity_world (importlib mode adds no test directories)
-
-from identity_world import WEST_NATIONAL_ISSUER, World, register
-from inprocess_server import InProcessServer
-from orthanc_process import OrthancServer, require_orthanc
+from tests.fhir_server.dicomweb.inprocess_server import InProcessServer
+from tests.fhir_server.dicomweb.orthanc_process import OrthancServer, require_orthanc
+from tests.fhir_server.patients.identity_world import WEST_NATIONAL_ISSUER, World, register
 
 
 @pytest.fixture(scope="session")

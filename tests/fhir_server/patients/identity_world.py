@@ -10,20 +10,15 @@ The helpers of the DICOMweb tests (real Orthanc processes, the in-process server
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).parent.parent / "dicomweb"))
-
-from dicom_samples import SamplePatient, SampleSeries, make_study, to_bytes
-from inprocess_server import InProcessServer
-from orthanc_process import PASSWORD, USER, OrthancServer
-
 from terminology.systems import DEFAULT_NATIONAL_ID_SYSTEM
+from tests.fhir_server.dicomweb.dicom_samples import SamplePatient, SampleSeries, make_study, to_bytes
+from tests.fhir_server.dicomweb.inprocess_server import InProcessServer
+from tests.fhir_server.dicomweb.orthanc_process import PASSWORD, USER, OrthancServer
 
 NATIONAL = DEFAULT_NATIONAL_ID_SYSTEM
 WEST_NATIONAL_ISSUER = "NIDA"

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from dicom_samples import SamplePatient
-from identity_world import NATIONAL, WEST_NATIONAL_ISSUER, World
-
 from fhir_server.dicomweb.ids import hospital_patient_id_system
+from tests.fhir_server.dicomweb.dicom_samples import SamplePatient
+from tests.fhir_server.patients.identity_world import NATIONAL, WEST_NATIONAL_ISSUER, World
 
 FHIR_JSON = {"Content-Type": "application/fhir+json"}
 

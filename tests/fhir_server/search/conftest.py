@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-# importlib import mode does not put test directories on sys.path; the helper module lives here.
-sys.path.insert(0, str(Path(__file__).parent))
-
-from search_support import Seeder
+from tests.fhir_server.search.search_support import Seeder
 
 
 @pytest.fixture(scope="module")

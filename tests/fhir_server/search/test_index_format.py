@@ -9,8 +9,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from search_support import TAG_SYSTEM, Seeder
-from server_process import RunningServer
 
 from fhir_server.db import DatabaseConnection, connect
 from fhir_server.resource_types import MODELS
@@ -19,6 +17,8 @@ from fhir_server.search.index import SearchIndexer, index_models
 from fhir_server.search.migration import INDEX_FORMAT, _outdated_types, ensure_index_format
 from fhir_server.settings import Settings
 from fhir_server.storage.mongo import MongoRepository
+from tests.fhir_server.search.search_support import TAG_SYSTEM, Seeder
+from tests.server_process import RunningServer
 
 V2 = "http://terminology.hl7.org/CodeSystem/v2-0203"
 

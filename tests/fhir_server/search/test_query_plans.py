@@ -9,8 +9,6 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import pytest
-from search_support import Seeder
-from server_process import RunningServer
 
 from fhir_server.db import DatabaseConnection, connect
 from fhir_server.search.access import SERVER_WIDE
@@ -21,6 +19,8 @@ from fhir_server.search.request import parse_search
 from fhir_server.search.sorting import sort_candidates
 from fhir_server.settings import Settings
 from fhir_server.storage.mongo import MongoRepository
+from tests.fhir_server.search.search_support import Seeder
+from tests.server_process import RunningServer
 
 CONNECTION = {
     "system": "http://terminology.hl7.org/CodeSystem/endpoint-connection-type",

@@ -8,7 +8,8 @@ ea, sa2 MR of pa at eb, sb1 CT of pb at eb.
 from __future__ import annotations
 
 import pytest
-from search_support import Seeder
+
+from tests.fhir_server.search.search_support import Seeder
 
 CONNECTION = {
     "system": "http://terminology.hl7.org/CodeSystem/endpoint-connection-type",

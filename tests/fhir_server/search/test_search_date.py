@@ -10,7 +10,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from search_support import Seeder
+
+from tests.fhir_server.search.search_support import Seeder
 
 BIRTH = {
     "a": "1990",

@@ -7,7 +7,8 @@ studies s1 (p1, e1), s2 (p1, e2 at series level), s3 (p1, no endpoint).
 from __future__ import annotations
 
 import pytest
-from search_support import Seeder, local_names
+
+from tests.fhir_server.search.search_support import Seeder, local_names
 
 CONNECTION = {
     "system": "http://terminology.hl7.org/CodeSystem/endpoint-connection-type",

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from search_support import Seeder, local_names
-from server_process import start_server
+
+from tests.fhir_server.search.search_support import Seeder, local_names
+from tests.server_process import start_server
 
 
 @pytest.fixture(scope="module")

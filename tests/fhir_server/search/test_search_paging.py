@@ -8,7 +8,8 @@ from typing import Any
 
 import httpx
 import pytest
-from search_support import Seeder, local_names
+
+from tests.fhir_server.search.search_support import Seeder, local_names
 
 STARTED = {
     "s1": "2024-01-01",

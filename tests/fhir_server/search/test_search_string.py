@@ -4,7 +4,8 @@ default, :exact, :contains, :missing, phonetic, comma = OR, repeat = AND."""
 from __future__ import annotations
 
 import pytest
-from search_support import Seeder
+
+from tests.fhir_server.search.search_support import Seeder
 
 
 @pytest.fixture(scope="module", autouse=True)

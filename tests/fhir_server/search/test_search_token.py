@@ -5,7 +5,8 @@ refused modifiers."""
 from __future__ import annotations
 
 import pytest
-from search_support import Seeder
+
+from tests.fhir_server.search.search_support import Seeder
 
 V2 = "http://terminology.hl7.org/CodeSystem/v2-0203"
 DCM = "http://dicom.nema.org/resources/ontology/DCM"

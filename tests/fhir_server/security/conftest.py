@@ -3,18 +3,11 @@ browser sessions) is its one slow part, ~10 s."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-# importlib import mode puts no test directory on sys.path: these helpers, and the SMART tests' browser.
-HERE = Path(__file__).parent
-sys.path.insert(0, str(HERE.parent / "auth"))
-sys.path.insert(0, str(HERE))
-
-from leak_server import Matrix, running_matrix  # noqa: E402
+from tests.fhir_server.security.leak_server import Matrix, running_matrix
 
 
 @pytest.fixture(scope="module")

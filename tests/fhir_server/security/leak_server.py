@@ -14,7 +14,11 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import httpx
-from leak_world import (
+
+from fhir_server.db import connect
+from fhir_server.settings import Settings
+from tests.fhir_server.auth.smart_browser import Browser, forms_of
+from tests.fhir_server.security.leak_world import (
     CALLERS,
     OPERATOR,
     PASSWORD,
@@ -25,11 +29,7 @@ from leak_world import (
     build_world,
     register_users,
 )
-from server_process import SecuredServer, start_server
-from smart_browser import Browser, forms_of
-
-from fhir_server.db import connect
-from fhir_server.settings import Settings
+from tests.server_process import SecuredServer, start_server
 
 
 @dataclass

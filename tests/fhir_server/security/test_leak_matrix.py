@@ -22,7 +22,6 @@ Rows that fail are plain failures, never xfail or skip: they are the server's le
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -34,12 +33,26 @@ from fastapi import FastAPI
 
 from fhir_server.app import create_app
 from fhir_server.settings import Settings
-
-sys.path.insert(0, str(Path(__file__).parent))  # importlib mode: the helpers beside this file
-
-from leak_compare import Observation, Req, differences, forms, get, inconsistent_total, leaked, observe
-from leak_server import Matrix
-from leak_world import CALLERS, Aspect, Caller, Thing, World, absent_counterpart, hidden
+from tests.fhir_server.security.leak_compare import (
+    Observation,
+    Req,
+    differences,
+    forms,
+    get,
+    inconsistent_total,
+    leaked,
+    observe,
+)
+from tests.fhir_server.security.leak_server import Matrix
+from tests.fhir_server.security.leak_world import (
+    CALLERS,
+    Aspect,
+    Caller,
+    Thing,
+    World,
+    absent_counterpart,
+    hidden,
+)
 
 PATIENT, STUDIES, STUDY, ADMIN, NONE = Aspect.PATIENT, Aspect.STUDIES, Aspect.STUDY, Aspect.ADMIN, Aspect.NONE
 FHIR_JSON = ("Content-Type", "application/fhir+json")

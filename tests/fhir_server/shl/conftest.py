@@ -5,18 +5,14 @@ with the server's own keys."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
-from server_process import SecuredServer, start_server
 
 from fhir_server.db import connect
 from fhir_server.settings import Settings
-
-sys.path.insert(0, str(Path(__file__).parent))
+from tests.server_process import SecuredServer, start_server
 
 
 @pytest.fixture(scope="session")

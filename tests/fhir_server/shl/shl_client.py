@@ -9,12 +9,12 @@ from typing import Any
 import httpx
 from PIL import Image
 from pyzbar.pyzbar import decode
-from server_process import SecuredServer
-from shl_decoder import ParsedLink, decrypt, parse_link
 
 from fhir_server.auth.keys import KeyStore
 from fhir_server.auth.tokens import Grant, mint_access_token
 from fhir_server.auth.urls import Urls
+from tests.fhir_server.shl.shl_decoder import ParsedLink, decrypt, parse_link
+from tests.server_process import SecuredServer
 
 
 def parameters(**values: Any) -> dict[str, Any]:

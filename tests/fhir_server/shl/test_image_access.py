@@ -17,18 +17,15 @@ from typing import Any
 
 import httpx
 import pytest
-import server_process
-from chromium import chromium
-from server_process import REPO_ROOT, SecuredServer, start_server
-from shl_client import create, fetch_files
 
 from fhir_server.db import connect
 from fhir_server.settings import Settings
-
-sys.path.insert(0, str(Path(__file__).parent.parent / "dicomweb"))
-
-from dicom_samples import SamplePatient, SampleSeries, make_study, to_bytes
-from orthanc_process import PASSWORD, USER, OrthancServer, require_orthanc
+from tests import server_process
+from tests.chromium import chromium
+from tests.fhir_server.dicomweb.dicom_samples import SamplePatient, SampleSeries, make_study, to_bytes
+from tests.fhir_server.dicomweb.orthanc_process import PASSWORD, USER, OrthancServer, require_orthanc
+from tests.fhir_server.shl.shl_client import create, fetch_files
+from tests.server_process import REPO_ROOT, SecuredServer, start_server
 
 SMART = {"FHIR_AUTH_MODE": "smart"}
 

@@ -16,8 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from server_process import SecuredServer
-from shl_client import (
+
+from fhir_server.auth.users import UserRegistry
+from tests.fhir_server.shl.shl_client import (
     bundle_ids,
     create,
     fetch_files,
@@ -28,9 +29,8 @@ from shl_client import (
     mint_as,
     parameters,
 )
-from shl_decoder import parse_link
-
-from fhir_server.auth.users import UserRegistry
+from tests.fhir_server.shl.shl_decoder import parse_link
+from tests.server_process import SecuredServer
 
 PATIENT, OTHER = "legacy-pat-901234", "legacy-pat-567890"
 XR, CT = "legacy-stu-20240115103000", "legacy-stu-20240220091500"

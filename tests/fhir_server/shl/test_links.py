@@ -12,9 +12,18 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 from cryptography.exceptions import InvalidTag
-from server_process import SecuredServer
-from shl_client import bundle_ids, create, fetch_files, manifest, parameters, qr_text, values
-from shl_decoder import b64d, decrypt, jwe_header, parse_link
+
+from tests.fhir_server.shl.shl_client import (
+    bundle_ids,
+    create,
+    fetch_files,
+    manifest,
+    parameters,
+    qr_text,
+    values,
+)
+from tests.fhir_server.shl.shl_decoder import b64d, decrypt, jwe_header, parse_link
+from tests.server_process import SecuredServer
 
 PATIENT, OTHER = "legacy-pat-901234", "legacy-pat-567890"
 

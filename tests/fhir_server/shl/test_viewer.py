@@ -7,9 +7,10 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from chromium import chromium
-from server_process import SecuredServer
-from shl_client import create, qr_text
+
+from tests.chromium import chromium
+from tests.fhir_server.shl.shl_client import create, qr_text
+from tests.server_process import SecuredServer
 
 
 @pytest.fixture(scope="module")
