@@ -38,8 +38,8 @@ from fhir_server.dicomweb.connections import HospitalConnection
 from fhir_server.settings import Settings
 
 if TYPE_CHECKING:  # at run time imported by each command: they pull in the whole server
-    from fhir_server.dicomweb.health import OrthancHealth
     from fhir_server.dicomweb.hospitals import Registration
+    from fhir_server.dicomweb.probes import OrthancHealth
     from fhir_server.dicomweb.sync import HospitalSyncResult, SyncServices
     from fhir_server.errors import FhirError
 
@@ -295,8 +295,8 @@ def _upload(args: argparse.Namespace, settings: Settings) -> int:
 
 def _doctor(args: argparse.Namespace, settings: Settings) -> int:
     from fhir_server.dicomweb.addresses import with_server_base
-    from fhir_server.dicomweb.health import check_all
     from fhir_server.dicomweb.orthanc_rest import timeouts
+    from fhir_server.dicomweb.probes import check_all
 
     settings = with_server_base(settings)
 

@@ -36,6 +36,7 @@ from fhir_server.storage.mongo import (
     PreparedImport,
     content_hash,
 )
+from mappers.fhir_json import content
 from mappers.legacy import (
     LegacyIssue,
     LegacyMerge,
@@ -274,12 +275,8 @@ class _StoredData:
             except FhirError as exc:
                 reason = f"legacy values not added, the stored resource is kept as is: {exc.diagnostics}"
                 row = LegacyIssue(table, row_id, "conflict", None, reason)
-                # Merging nothing gives the stored content as it is.
-                unchanged = merge_with_existing({}, current.resource, table=table, row_id=row_id)
-                assert unchanged is not None  # the same stored resource had a source just above
-                merge = replace(
-                    merge, resource=unchanged.resource, added=(), conflicts=(*merge.conflicts, row)
-                )
+                stored = content(current.resource)
+                merge = replace(merge, resource=stored, added=(), conflicts=(*merge.conflicts, row))
                 merged = merge.resource
         self._issues.extend(merge.conflicts)
         kept = self._kept.setdefault(resource["resourceType"], KeptStored(merge.source))

@@ -30,11 +30,11 @@ def parse_non_negative(raw: str, name: str, maximum: int = FHIR_INTEGER_MAX) -> 
     return int(raw)
 
 
-def parse_count(raw: str | None, default: int, maximum: int, name: str = "_count") -> int:
+def parse_count(raw: str | None, default: int, maximum: int) -> int:
     """`_count`: the default when absent, and at most `maximum` (a server may return fewer, search.html)."""
     if raw is None or raw == "":
         return default
-    return min(parse_non_negative(raw, name), maximum)
+    return min(parse_non_negative(raw, "_count"), maximum)
 
 
 def parse_instant(raw: str, name: str) -> datetime:

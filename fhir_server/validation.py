@@ -49,6 +49,13 @@ def parse_json(body: bytes) -> Any:
     return data
 
 
+def check_depth(data: JsonObject, resource_type: str) -> None:
+    """For a resource that did not come through `parse_json` (one a JSON Patch built from a stored one):
+    every request body is checked once, when it is parsed."""
+    if _nested_too_deep(data):
+        raise _too_deep(resource_type, _too_deep_in_data(data), f"The {resource_type}")
+
+
 def _too_deep(resource_type: str | None, location: Location, subject: str = "The request body") -> FhirError:
     return FhirError(
         Problem.STRUCTURE,
@@ -201,9 +208,6 @@ def validate_resource(
 def check_structure(data: JsonObject, model: type[BaseModel], *, model_checked: bool = False) -> None:
     """The R4B model's verdict and the JSON types it lets through, as a 400 naming each bad element."""
     resource_type = str(data["resourceType"])
-    # Bodies were checked when parsed, but a resource may also come from a JSON Patch applied to a stored one.
-    if not model_checked and _nested_too_deep(data):
-        raise _too_deep(resource_type, _too_deep_in_data(data), f"The {resource_type}")
     try:
         if not model_checked:
             model.model_validate(data)
@@ -257,13 +261,8 @@ def parameter_entries(data: Any, operation: str) -> list[tuple[str, JsonObject]]
 
 
 def fhir_path(resource_type: str, loc: Sequence[int | str]) -> str:
-    path = resource_type
-    for part in loc:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        elif not part.startswith("__"):
-            path += f".{part}"
-    return path
+    """A pydantic error location as an element path, without pydantic's own `__…` steps."""
+    return element_path(resource_type, [p for p in loc if isinstance(p, int) or not p.startswith("__")])
 
 
 def _issue_from_pydantic(resource_type: str, err: Any) -> Issue:

@@ -25,7 +25,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
 from mappers.endpoint import dicomweb_endpoints
-from mappers.fhir_json import compact
+from mappers.fhir_json import compact, content
 from mappers.legacy_modality import ModalityLookup, dcm_codings, modality_lookup_from_terminology
 from mappers.legacy_values import (
     EAST_AFRICA_TIME,
@@ -645,7 +645,6 @@ def _record(mapping: LegacyMapping, table: str, result: LegacyImport) -> None:
 _FROM_DICOM: Final = "DICOM"
 _FROM_REGISTRATION: Final = "hospital registration"
 # The server sets these on every write; they are not content.
-_SERVER_META: Final = ("versionId", "lastUpdated")
 # Legacy columns behind the elements the mapping produces, so that a conflict row names its column like a
 # warning does. Elements without a column (status, active, everything of an Endpoint) name none.
 _COLUMNS: Final[dict[tuple[str, str], str]] = {
@@ -715,7 +714,7 @@ def merge_with_existing(
     if source is None:
         return None
     resource_type = str(stored["resourceType"])
-    merged = _content(stored)
+    merged = content(stored)
     added: list[str] = []
     conflicts: list[tuple[str, str | None, Any, Any]] = []  # element, legacy column, stored, legacy value
     for element, offered in legacy.items():
@@ -761,14 +760,6 @@ def legacy_row(resource: Mapping[str, Any], hospital_ids: Mapping[str, str]) -> 
         return "hospitals", hospital_ids.get(organization, str(resource["id"]))
     table = {"Organization": "hospitals", "Patient": "patients"}.get(resource_type, "studies")
     return table, _legacy_id_of(dict(resource))
-
-
-def _content(resource: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(resource)
-    meta = {k: v for k, v in (out.pop("meta", None) or {}).items() if k not in _SERVER_META}
-    if meta:
-        out["meta"] = meta
-    return out
 
 
 def _merged_items(

@@ -15,13 +15,9 @@ from collections.abc import Sequence
 
 from fhir_server.auth.compartment import compartment_criteria, is_patient_data
 from fhir_server.auth.policy import AccessContext
-from fhir_server.errors import FhirError
+from fhir_server.auth.scope_filters import compile_filters
 from fhir_server.search.access import AccessClause, Letter
-from fhir_server.search.compile import compile_value
 from fhir_server.search.conditions import Clause
-from fhir_server.search.criteria import ValueCriterion
-from fhir_server.search.request import parse_criterion
-from fhir_server.search.values import split_unescaped
 
 log = logging.getLogger(__name__)
 
@@ -57,27 +53,13 @@ class ScopeClauses:
             criteria += scope.filters
             if not criteria:
                 return None
-            branch = self._compile(resource_type, criteria)
-            if branch is not None:
-                branches.append(branch)
+            branch = compile_filters(resource_type, criteria, self._own_bases)
+            if branch is None:
+                log.warning(
+                    "a scope filter on %s cannot be evaluated: it grants nothing (%s)",
+                    resource_type,
+                    scope.filters,
+                )
+                continue
+            branches.append(branch)
         return AccessClause.of(branches)
-
-    def _compile(self, resource_type: str, criteria: list[tuple[str, str]]) -> list[Clause] | None:
-        clauses = []
-        try:
-            for name, value in criteria:
-                values = tuple(v for v in split_unescaped(value, ",") if v)
-                criterion = parse_criterion(resource_type, name, values, name) if values else None
-                if not isinstance(criterion, ValueCriterion):
-                    log.warning(
-                        "scope filter %s=%s on %s cannot be evaluated: it grants nothing",
-                        name,
-                        value,
-                        resource_type,
-                    )
-                    return None
-                clauses.append(compile_value(criterion, self._own_bases))
-        except FhirError as exc:
-            log.warning("scope filter on %s cannot be evaluated (%s): it grants nothing", resource_type, exc)
-            return None
-        return clauses

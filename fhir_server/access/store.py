@@ -97,6 +97,7 @@ class SecuredStore:
         own_bases: tuple[str, ...],
         interaction: Interaction = "read",
         address: str | None = None,
+        clauses: ScopeClauses | None = None,
     ) -> None:
         self._inner = repository
         self._access = access
@@ -105,7 +106,9 @@ class SecuredStore:
         self._own_bases = own_bases
         self._interaction = interaction
         self._address = address
-        self._clauses = ScopeClauses(access, own_bases)
+        # Compiled once per caller: every store re-bound from this one (batch entries, the version a write
+        # replaces, a transaction) shares them.
+        self._clauses = clauses or ScopeClauses(access, own_bases)
         self._who = Who(
             access.subject,
             client_id=access.client_id,
@@ -123,19 +126,28 @@ class SecuredStore:
         """A search engine whose every query sees only what this caller may see."""
         return SearchEngine(self._inner, self._limits, self._own_bases, self._clauses)
 
+    def search_engine(self, resource_type: str) -> SearchEngine:
+        """The engine for a search of `resource_type` (a search, `$everything`, the criteria of a conditional
+        write): 403 first unless the token may search the type at all."""
+        self.require("search", resource_type)
+        return self.engine
+
     def for_interaction(self, interaction: Interaction) -> SecuredStore:
         """The same caller doing another interaction (each batch entry by its method)."""
         return self._rebind(self._inner, interaction)
 
-    def _rebind(self, repository: MongoRepository, interaction: Interaction) -> SecuredStore:
+    def _rebind(
+        self, repository: MongoRepository, interaction: Interaction, audit: AuditSink | None = None
+    ) -> SecuredStore:
         return SecuredStore(
             repository,
             self._access,
-            self._audit,
+            audit or self._audit,
             limits=self._limits,
             own_bases=self._own_bases,
             interaction=interaction,
             address=self._address,
+            clauses=self._clauses,
         )
 
     # -- decisions --------------------------------------------------------------------------------------
@@ -241,8 +253,7 @@ class SecuredStore:
     def find_ids(self, resource_type: str, query_string: str) -> list[str]:
         """Ids of resources matching `Type?query` that the caller may search (conditional references,
         `ifNoneExist`)."""
-        self.require("search", resource_type)
-        return matching_ids(self.engine, resource_type, query_string)
+        return matching_ids(self.search_engine(resource_type), resource_type, query_string)
 
     # -- writes -------------------------------------------------------------------------------------------
 
@@ -302,12 +313,9 @@ class SecuredStore:
     def transaction(self) -> Iterator[SecuredStore]:
         # Audit what the transaction did only once it has committed; its denials are recorded either way.
         deferred = _DeferredAudit()
-        store = self._rebind(self._inner, self._interaction)
-        store._audit = deferred
         try:
             with self._inner.transaction() as tx:
-                store._inner = tx
-                yield store
+                yield self._rebind(tx, self._interaction, deferred)
         except BaseException:
             deferred.flush(self._audit, only_denials=True)
             raise

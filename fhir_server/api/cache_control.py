@@ -20,6 +20,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 NO_STORE_PREFIXES = ("/fhir", "/dicomweb", "/auth", "/shl", "/app/api", "/api", "/admin")
 # Public assets inside those prefixes, without patient data: their own caching headers stay.
 CACHEABLE_PREFIXES = ("/auth/static/",)
+# Each prefix as a path segment: `/fhir` and `/fhir/...`, never `/fhirx`.
+_NO_STORE_SUBTREES = tuple(prefix + "/" for prefix in NO_STORE_PREFIXES)
 
 _NO_STORE = b"no-store"
 _NO_CACHE = b"no-cache"
@@ -28,7 +30,7 @@ _NO_CACHE = b"no-cache"
 def needs_no_store(path: str) -> bool:
     if path.startswith(CACHEABLE_PREFIXES):
         return False
-    return any(path == prefix or path.startswith(prefix + "/") for prefix in NO_STORE_PREFIXES)
+    return path in NO_STORE_PREFIXES or path.startswith(_NO_STORE_SUBTREES)
 
 
 def _directives(value: bytes) -> set[bytes]:

@@ -56,13 +56,13 @@ class RequestContext:
         return "/".join([self.base_url, *parts])
 
 
-def build_context(request: Request, public_base_url: str | None) -> RequestContext:
+def build_context(request: Request) -> RequestContext:
     """`base_url` is FHIR_PUBLIC_BASE_URL, else the bind address: never the request's Host header, which
     would otherwise end up in every fullUrl, link and Location we write."""
     query = request.query_params
     check_response_format(query, request.headers.get("accept"))
     return RequestContext(
-        base_url=public_base_url or fhir_base(request.app.state.services.settings),
+        base_url=fhir_base(request.app.state.services.settings),
         prefer=Prefer.parse(request.headers.get("prefer")),
         pretty=query.get("_pretty", "").lower() == "true",
     )

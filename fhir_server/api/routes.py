@@ -14,12 +14,10 @@ from starlette.responses import Response
 from fhir_server.access.store import secured
 from fhir_server.api.negotiation import check_request_body_type
 from fhir_server.api.responses import FhirJSONResponse
-from fhir_server.api.services import ContextDep, Services, ServicesDep
+from fhir_server.api.services import ContextDep, ServicesDep
 from fhir_server.errors import FhirError, Problem
 from fhir_server.interactions import conditional, create, delete, history, patch, read, update, vread
 from fhir_server.interactions.capabilities import capability_statement
-from fhir_server.search.locks import COLLECTION as LOCKS
-from fhir_server.search.locks import CriteriaLock
 
 router = APIRouter(prefix="/fhir")
 
@@ -59,11 +57,10 @@ async def create_resource(
     body = await _body(request)
     if if_none_exist is not None:
         store = secured(request, "create")
-        store.require("search", resource_type)  # the criteria are a search
         return await run_in_threadpool(
             conditional.create_if_none_exist,
-            store.engine,
-            _locks(services),
+            store.search_engine(resource_type),  # the criteria are a search
+            services.criteria_locks(),
             store,
             ctx,
             services.rules,
@@ -86,11 +83,10 @@ async def conditional_update(
     _type_level_only(resource_type, "PUT")
     body = await _body(request)
     store = secured(request, "update")
-    store.require("search", resource_type)  # the criteria are a search
     return await run_in_threadpool(
         conditional.conditional_update,
-        store.engine,
-        _locks(services),
+        store.search_engine(resource_type),  # the criteria are a search
+        services.criteria_locks(),
         store,
         ctx,
         services.rules,
@@ -107,9 +103,8 @@ def conditional_delete(
 ) -> Response:
     _type_level_only(resource_type, "DELETE")
     store = secured(request, "delete")
-    store.require("search", resource_type)  # the criteria are a search
     return conditional.conditional_delete(
-        store.engine,
+        store.search_engine(resource_type),  # the criteria are a search
         store,
         ctx,
         resource_type,
@@ -122,11 +117,6 @@ def _type_level_only(segment: str, method: str) -> None:
     # PUT/DELETE [base]/[type] share their path with /metadata and /_history, which allow GET only.
     if not segment[:1].isupper():
         raise FhirError(Problem.METHOD_NOT_ALLOWED, f"{method} is not allowed on /fhir/{segment}")
-
-
-def _locks(services: Services) -> CriteriaLock:
-    collection = services.connection.db.get_collection(LOCKS)
-    return CriteriaLock(collection, services.settings.conditional_lock_seconds)
 
 
 @router.get("/{resource_type}/_history")

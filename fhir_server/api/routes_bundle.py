@@ -10,8 +10,6 @@ from fhir_server.access.store import secured
 from fhir_server.api.negotiation import check_request_body_type
 from fhir_server.api.services import ContextDep, ServicesDep
 from fhir_server.interactions import bundle
-from fhir_server.search.locks import COLLECTION as LOCKS
-from fhir_server.search.locks import CriteriaLock
 
 router = APIRouter()
 
@@ -31,5 +29,5 @@ async def batch_or_transaction(request: Request, services: ServicesDep, ctx: Con
         default_count=settings.default_page_size,
         max_count=settings.max_page_size,
         max_entries=settings.max_bundle_entries,
-        locks=CriteriaLock(services.connection.db.get_collection(LOCKS), settings.conditional_lock_seconds),
+        locks=services.criteria_locks(),
     )

@@ -32,10 +32,10 @@ def _search(
     settings = services.settings
     require_type(resource_type)
     store = secured(request, "search")
-    store.require("search", resource_type)
+    engine = store.search_engine(resource_type)
     shown = store.showing()
     response = search_type.search(
-        store.engine,
+        engine,
         ctx,
         resource_type,
         pairs,
@@ -68,10 +68,10 @@ async def search_post(
 def patient_everything(patient_id: str, request: Request, services: ServicesDep, ctx: ContextDep) -> Response:
     settings = services.settings
     store = secured(request, "operation")
-    store.require("search", "Patient")
+    engine = store.search_engine("Patient")
     shown = store.showing()
     response = everything.patient_everything(
-        store.engine,
+        engine,
         store,
         ctx,
         patient_id,

@@ -12,6 +12,8 @@ from fhir_server.db import DatabaseConnection
 from fhir_server.interactions.capabilities import Capabilities
 from fhir_server.interactions.common import WriteRules
 from fhir_server.interactions.conditional import FindIds
+from fhir_server.search.locks import COLLECTION as LOCKS
+from fhir_server.search.locks import CriteriaLock
 from fhir_server.settings import Settings
 from fhir_server.storage.mongo import MongoRepository
 from terminology.service import TerminologyService
@@ -30,6 +32,11 @@ class Services:
     # The server's own lookups by criteria (the sync's patient matching, hospital registration).
     find_ids: FindIds | None = None
 
+    def criteria_locks(self) -> CriteriaLock:
+        """The locks that make conditional writes on the same criteria take turns."""
+        collection = self.connection.db.get_collection(LOCKS)
+        return CriteriaLock(collection, self.settings.conditional_lock_seconds)
+
 
 async def _services(request: Request) -> Services:
     services: Services = request.app.state.services
@@ -37,7 +44,7 @@ async def _services(request: Request) -> Services:
 
 
 async def _context(request: Request) -> RequestContext:
-    return build_context(request, request.app.state.services.settings.public_base_url)
+    return build_context(request)
 
 
 ServicesDep = Annotated[Services, Depends(_services)]

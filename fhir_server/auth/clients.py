@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 from authlib.oauth2.rfc6749 import ClientMixin
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, KeySetSerialization
+from pymongo import ReturnDocument
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
@@ -237,11 +238,10 @@ class ClientRegistry:
     def remove(self, client_id: str) -> bool:
         if self.get(client_id) is None:
             return False
-        # Revoked before and after the deletion: see Revocations.revoke_all_of for why both.
-        self._revocations.revoke_all_of("client", client_id)
-        removed = self._clients.delete_one({"_id": client_id}).deleted_count == 1
-        self._revocations.revoke_all_of("client", client_id)
-        return removed
+        deleted = self._revocations.deactivating(
+            "client", client_id, lambda: self._clients.delete_one({"_id": client_id})
+        )
+        return deleted.deleted_count == 1
 
     def set_disabled(self, client_id: str, disabled: bool) -> Client | None:
         """Disable (revoking every token issued to the client) or re-enable; None if there is no such client.
@@ -249,12 +249,15 @@ class ClientRegistry:
         does not re-enable a client an administrator disabled."""
         if self.get(client_id) is None:
             return None
-        if disabled:
-            self._revocations.revoke_all_of("client", client_id)  # before and after: see revoke_all_of
-        found = self._clients.update_one({"_id": client_id}, {"$set": {"disabled": disabled}}).matched_count
-        if disabled:
-            self._revocations.revoke_all_of("client", client_id)
-        return self.get(client_id) if found else None
+
+        def change() -> dict[str, Any] | None:
+            update = {"$set": {"disabled": disabled}}
+            return self._clients.find_one_and_update(
+                {"_id": client_id}, update, return_document=ReturnDocument.AFTER
+            )
+
+        doc = self._revocations.deactivating("client", client_id, change) if disabled else change()
+        return None if doc is None else _from_doc(doc)
 
     def active(self, client_id: str) -> Client | None:
         """The client if it is registered and not disabled (checked when a token is minted for it)."""

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from fhir_server.auth.audit import AuditRecord, Who
-from fhir_server.auth.clients import ClientRegistrationError, new_client
+from fhir_server.auth.clients import Client, ClientRegistrationError, new_client
 from fhir_server.auth.components import AuthComponents, build_auth
 from fhir_server.auth.keys import MAX_SIGNED_LIFETIME
 from fhir_server.auth.policy import ROLES
@@ -30,7 +30,7 @@ from fhir_server.auth.scopes import ScopeSet
 from fhir_server.auth.server_base import announced_base
 from fhir_server.auth.tokens import Grant, mint_access_token
 from fhir_server.auth.urls import Urls
-from fhir_server.auth.users import UserError
+from fhir_server.auth.users import User, UserError
 from fhir_server.db import connect
 from fhir_server.resource_types import MODELS
 from fhir_server.search import index as search_index
@@ -144,21 +144,18 @@ def _client_remove(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if removed else 1
 
 
-def _client_disable(args: argparse.Namespace, settings: Settings) -> int:
-    return _client_status(args, settings, disabled=True)
-
-
-def _client_enable(args: argparse.Namespace, settings: Settings) -> int:
-    return _client_status(args, settings, disabled=False)
-
-
-def _client_status(args: argparse.Namespace, settings: Settings, *, disabled: bool) -> int:
+def _client_status(args: argparse.Namespace, settings: Settings) -> int:
     with _auth(settings) as auth:
-        client = auth.clients.set_disabled(args.client_id, disabled)
-    if client is None:
-        print(f"no client {args.client_id!r}", file=sys.stderr)
+        client = auth.clients.set_disabled(args.client_id, args.disabled)
+    return _print_status(client, f"no client {args.client_id!r}", indent=2)
+
+
+def _print_status(found: Client | User | None, missing: str, indent: int | None = None) -> int:
+    """What `client|user disable|enable` print: the updated registration, or that there is none."""
+    if found is None:
+        print(missing, file=sys.stderr)
         return 1
-    print(json.dumps(client.public_view(), indent=2))
+    print(json.dumps(found.public_view(), indent=indent))
     return 0
 
 
@@ -191,22 +188,10 @@ def _user_remove(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if removed else 1
 
 
-def _user_disable(args: argparse.Namespace, settings: Settings) -> int:
-    return _user_status(args, settings, disabled=True)
-
-
-def _user_enable(args: argparse.Namespace, settings: Settings) -> int:
-    return _user_status(args, settings, disabled=False)
-
-
-def _user_status(args: argparse.Namespace, settings: Settings, *, disabled: bool) -> int:
+def _user_status(args: argparse.Namespace, settings: Settings) -> int:
     with _auth(settings) as auth:
-        user = auth.users.set_disabled(args.username, disabled)
-    if user is None:
-        print(f"no user {args.username!r}", file=sys.stderr)
-        return 1
-    print(json.dumps(user.public_view()))
-    return 0
+        user = auth.users.set_disabled(args.username, args.disabled)
+    return _print_status(user, f"no user {args.username!r}")
 
 
 def _launch(args: argparse.Namespace, settings: Settings) -> int:
@@ -275,11 +260,11 @@ def add_commands(sub: Any, common: Callable[[argparse.ArgumentParser], None]) ->
     cdisable = client.add_parser("disable", help="disable a client (revokes its tokens)")
     common(cdisable)
     cdisable.add_argument("client_id")
-    cdisable.set_defaults(func=_client_disable)
+    cdisable.set_defaults(func=_client_status, disabled=True)
     cenable = client.add_parser("enable", help="enable a disabled client (its old tokens stay revoked)")
     common(cenable)
     cenable.add_argument("client_id")
-    cenable.set_defaults(func=_client_enable)
+    cenable.set_defaults(func=_client_status, disabled=False)
 
     user = sub.add_parser("user", help="manage login accounts").add_subparsers(
         dest="user_command", required=True
@@ -304,11 +289,11 @@ def add_commands(sub: Any, common: Callable[[argparse.ArgumentParser], None]) ->
     udisable = user.add_parser("disable", help="disable a user (revokes their tokens)")
     common(udisable)
     udisable.add_argument("username")
-    udisable.set_defaults(func=_user_disable)
+    udisable.set_defaults(func=_user_status, disabled=True)
     uenable = user.add_parser("enable", help="enable a disabled user (their old tokens stay revoked)")
     common(uenable)
     uenable.add_argument("username")
-    uenable.set_defaults(func=_user_enable)
+    uenable.set_defaults(func=_user_status, disabled=False)
 
     launch = sub.add_parser("launch", help="create an EHR launch context; prints the launch id")
     common(launch)

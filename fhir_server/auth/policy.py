@@ -106,10 +106,6 @@ def search_confinement(access: AccessContext, resource_type: str) -> str | Liter
     return confined
 
 
-def unrestricted_search(access: AccessContext, resource_type: str) -> bool:
-    return search_confinement(access, resource_type) is None
-
-
 def _scope_allows(
     access: AccessContext,
     scope: ResourceScope,

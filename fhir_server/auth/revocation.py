@@ -21,9 +21,10 @@ deactivation increments, deactivates, and increments again (Revocations.revoke_a
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
@@ -31,6 +32,7 @@ from pymongo.errors import DuplicateKeyError
 from fhir_server.auth.expiring import ensure_ttl
 
 SubjectKind = Literal["user", "client"]
+T = TypeVar("T")
 SUB_GEN_CLAIM = "sub_gen"
 CLIENT_GEN_CLAIM = "client_gen"
 
@@ -72,6 +74,18 @@ def _key(kind: SubjectKind, name: str) -> str:
     return f"{kind}:{name}"
 
 
+def _generation_keys(subject: str, client_id: str | None) -> list[str]:
+    return [_key("user", subject), *([_key("client", client_id)] if client_id else [])]
+
+
+def _generations(found: dict[str, dict[str, Any]], subject: str, client_id: str | None) -> Generations:
+    """The generations in the records `Revocations._find` returned for these `_generation_keys`."""
+    return Generations(
+        _int(found.get(_key("user", subject), {}).get("gen")),
+        _int(found.get(_key("client", client_id), {}).get("gen")) if client_id else 0,
+    )
+
+
 class Revocations:
     def __init__(self, db: Database[dict[str, Any]]) -> None:
         self._revoked = db.get_collection("auth_revoked")
@@ -83,9 +97,6 @@ class Revocations:
         with contextlib.suppress(DuplicateKeyError):  # revoking twice is fine
             self._revoked.insert_one({"_id": jti, "expires": datetime.fromtimestamp(exp, UTC)})
 
-    def is_revoked(self, jti: str) -> bool:
-        return self._revoked.find_one({"_id": jti}, {"_id": 1}) is not None
-
     def revoke_all_of(self, kind: SubjectKind, name: str) -> None:
         """Every token of this user or client minted until now is revoked.
 
@@ -96,13 +107,17 @@ class Revocations:
         the same."""
         self._revoked.update_one({"_id": _key(kind, name)}, {"$inc": {"gen": 1}}, upsert=True)
 
+    def deactivating(self, kind: SubjectKind, name: str, change: Callable[[], T]) -> T:
+        """`change` (deleting or disabling the user or client), with every token of theirs revoked before and
+        after it, as revoke_all_of explains."""
+        self.revoke_all_of(kind, name)
+        result = change()
+        self.revoke_all_of(kind, name)
+        return result
+
     def current(self, subject: str, client_id: str | None) -> Generations:
         """The generations a token minted now carries (read BEFORE checking that both are active)."""
-        found = self._find([_key("user", subject), *([_key("client", client_id)] if client_id else [])])
-        return Generations(
-            _int(found.get(_key("user", subject), {}).get("gen")),
-            _int(found.get(_key("client", client_id), {}).get("gen")) if client_id else 0,
-        )
+        return _generations(self._find(_generation_keys(subject, client_id)), subject, client_id)
 
     def token_revoked(self, claims: dict[str, Any]) -> bool:
         """Whether a signed token's claims are revoked: by its jti, or by a newer generation of its user or
@@ -112,15 +127,10 @@ class Revocations:
             return True
         subject = str(claims.get("sub"))
         client_id = claims.get("client_id") if isinstance(claims.get("client_id"), str) else None
-        keys = [jti, _key("user", subject), *([_key("client", client_id)] if client_id else [])]
-        found = self._find(keys)
+        found = self._find([jti, *_generation_keys(subject, client_id)])
         if jti in found:
             return True
-        current = Generations(
-            _int(found.get(_key("user", subject), {}).get("gen")),
-            _int(found.get(_key("client", client_id), {}).get("gen")) if client_id else 0,
-        )
-        return Generations.from_claims(claims).outdated_by(current)
+        return Generations.from_claims(claims).outdated_by(_generations(found, subject, client_id))
 
     def outdated(self, generations: Generations, subject: str, client_id: str | None) -> bool:
         """Whether a stored grant (authorization code, refresh token) predates a revocation of its user or

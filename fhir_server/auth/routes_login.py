@@ -90,7 +90,7 @@ def _login(request: Request, form: dict[str, str]) -> Response:
         if user.role == "patient":
             auth.pending.update(pending.tx, patient=user.patient)
             return _consent_page(request, pending.tx)
-        return _picker(request, pending, "")
+        return _picker(request, pending, "", _picker_store(request, user, pending.client_id))
     return _consent_page(request, pending.tx)
 
 
@@ -103,15 +103,14 @@ def patients(request: Request, tx: str = "", q: str = "") -> Response:
     pending = _pending(request, tx)
     if pending is None or pending.username is None:
         return error_page("Sign-in expired", _EXPIRED)
-    return _picker(request, pending, q)
+    user = components(request).users.get(pending.username)
+    return _picker(request, pending, q, _picker_store(request, user, pending.client_id))
 
 
-def _picker(request: Request, pending: PendingAuthorization, query: str) -> Response:
-    # Read again: the login that shows the picker has only just recorded who signed in.
-    signed_in = _pending(request, pending.tx)
-    if signed_in is None or signed_in.username is None:
-        return error_page("Sign-in expired", _EXPIRED)
-    found, truncated = _find_patients(_picker_store(request, signed_in), query)
+def _picker(
+    request: Request, pending: PendingAuthorization, query: str, store: SecuredStore | None
+) -> Response:
+    found, truncated = _find_patients(store, query)
     return page(
         "patients.html",
         tx=pending.tx,
@@ -123,17 +122,16 @@ def _picker(request: Request, pending: PendingAuthorization, query: str) -> Resp
     )
 
 
-def _picker_store(request: Request, pending: PendingAuthorization) -> SecuredStore | None:
+def _picker_store(request: Request, user: User | None, client_id: str) -> SecuredStore | None:
     """The data the signed-in user may see, bound to an access built as their token's would be (subject,
     client, role, fhirUser): the picker never lists a patient the user could not read with a token."""
-    user = components(request).users.get(pending.username) if pending.username else None
     if user is None:
         return None
     access = AccessContext(
         subject=user.username,
         scopes=ScopeSet.parse(_PICKER_SCOPE),
         base_url=urls_of(request).fhir_base,
-        client_id=pending.client_id,
+        client_id=client_id,
         fhir_user=user.fhir_user,
         role=user.role,
     )
@@ -195,10 +193,10 @@ def _choose_patient(request: Request, form: dict[str, str]) -> Response:
     if user is None or user.role == "patient":
         return error_page("Not allowed", "Only clinicians and administrators choose a patient.", 403)
     chosen = form.get("patient", "")
-    store = _picker_store(request, pending)
+    store = _picker_store(request, user, pending.client_id)
     current = store.read("Patient", chosen) if store is not None and chosen else None
     if current is None or current.deleted:
-        return _picker(request, pending, "")
+        return _picker(request, pending, "", store)
     auth.pending.update(pending.tx, patient=chosen)
     return _consent_page(request, pending.tx)
 
@@ -217,7 +215,7 @@ def _consent_page(request: Request, tx: str) -> Response:
         # party to consent to. The user gets what their role may grant, as if they had allowed everything.
         auth.pending.finish(pending.tx)
         return _decide(request, pending, user, set(_offerable(pending, user)), allow=True)
-    patient_label = _patient_label(_picker_store(request, pending), pending.patient)
+    patient_label = _patient_label(_picker_store(request, user, pending.client_id), pending.patient)
     scopes = [{"scope": s, "text": describe(s, patient_label)} for s in _offerable(pending, user)]
     return page(
         "consent.html",

@@ -9,11 +9,12 @@ cannot evaluate matches nothing, so an unsupported filter narrows access to noth
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from fhir_server.errors import FhirError
 from fhir_server.search.compile import compile_value
-from fhir_server.search.conditions import Candidate
+from fhir_server.search.conditions import Candidate, Clause
 from fhir_server.search.criteria import ValueCriterion
 from fhir_server.search.extract import resource_keys
 from fhir_server.search.request import parse_criterion
@@ -22,24 +23,39 @@ from fhir_server.search.values import split_unescaped
 log = logging.getLogger(__name__)
 
 
+def compile_filters(
+    resource_type: str, filters: Sequence[tuple[str, str]], bases: Sequence[str]
+) -> list[Clause] | None:
+    """The filters as search clauses, or None when one cannot be evaluated (it then grants nothing).
+    Shared by the per-resource check below and the query clauses of fhir_server.access.clauses, so the
+    two can never disagree."""
+    clauses = []
+    try:
+        for name, value in filters:
+            values = tuple(v for v in split_unescaped(value, ",") if v)
+            criterion = parse_criterion(resource_type, name, values, name) if values else None
+            if not isinstance(criterion, ValueCriterion):
+                return None
+            clauses.append(compile_value(criterion, bases))
+    except FhirError:
+        return None
+    return clauses
+
+
 def matches_filters(
     resource_type: str, resource: dict[str, Any], filters: tuple[tuple[str, str], ...], base_url: str
 ) -> bool:
     if not filters:
         return True
+    clauses = compile_filters(resource_type, filters, [base_url])
+    if clauses is None:
+        return False
     try:
         keys, exact = resource_keys({**resource, "resourceType": resource_type}, [base_url])
         candidate = Candidate("", str(resource.get("id") or ""), keys, exact)
-        for name, value in filters:
-            values = tuple(v for v in split_unescaped(value, ",") if v)
-            criterion = parse_criterion(resource_type, name, values, name) if values else None
-            if not isinstance(criterion, ValueCriterion):
-                return False
-            if not compile_value(criterion, [base_url]).matches(candidate):
-                return False
+        return all(clause.matches(candidate) for clause in clauses)
     except FhirError:
         return False
     except Exception:  # a search-module failure must deny, never allow
         log.exception("scope filter %r on %s could not be evaluated", filters, resource_type)
         return False
-    return True

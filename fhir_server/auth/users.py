@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any
 
+from pymongo import ReturnDocument
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
@@ -157,22 +158,24 @@ class UserRegistry:
     def remove(self, username: str) -> bool:
         if self.get(username) is None:
             return False
-        # Revoked before and after the deletion: see Revocations.revoke_all_of for why both.
-        self._revocations.revoke_all_of("user", username)
-        removed = self._users.delete_one({"_id": username}).deleted_count == 1
-        self._revocations.revoke_all_of("user", username)
-        return removed
+        deleted = self._revocations.deactivating(
+            "user", username, lambda: self._users.delete_one({"_id": username})
+        )
+        return deleted.deleted_count == 1
 
     def set_disabled(self, username: str, disabled: bool) -> User | None:
         """Disable (revoking every token issued for the user) or re-enable; None if there is no such user."""
         if self.get(username) is None:
             return None
-        if disabled:
-            self._revocations.revoke_all_of("user", username)  # before and after: see revoke_all_of
-        found = self._users.update_one({"_id": username}, {"$set": {"disabled": disabled}}).matched_count
-        if disabled:
-            self._revocations.revoke_all_of("user", username)
-        return self.get(username) if found else None
+
+        def change() -> dict[str, Any] | None:
+            update = {"$set": {"disabled": disabled}}
+            return self._users.find_one_and_update(
+                {"_id": username}, update, return_document=ReturnDocument.AFTER
+            )
+
+        doc = self._revocations.deactivating("user", username, change) if disabled else change()
+        return None if doc is None else _from_doc(doc)
 
     def active(self, username: str) -> User | None:
         """The user if they exist and are not disabled (checked when a token is minted for them)."""

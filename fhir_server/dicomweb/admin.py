@@ -18,7 +18,7 @@ the `admin` scope, also in development mode: these calls decide where the server
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -79,17 +79,7 @@ async def add_hospital(
     request: Request, admin: AdminDep, services: ServicesDep, runtime: RuntimeDep
 ) -> JSONResponse:
     body = _parse(HospitalBody, await request.body())
-    hospital = HospitalRequest(
-        name=body.name,
-        identifier=body.identifier,
-        orthanc_url=body.orthanc_url,
-        orthanc_user=body.orthanc_user,
-        orthanc_password=body.orthanc_password,
-        patient_id_system=body.patient_id_system,
-        national_id_issuers=tuple(body.national_id_issuers),
-        national_id_source=body.national_id_source,
-        allow_offline=body.allow_offline,
-    )
+    hospital = HospitalRequest(**_fields(body))
     registration = await run_in_threadpool(
         create_hospital,
         services.repository,
@@ -107,16 +97,7 @@ async def change_hospital(
     hospital: str, request: Request, admin: AdminDep, services: ServicesDep, runtime: RuntimeDep
 ) -> JSONResponse:
     body = _parse(HospitalPatch, await request.body())
-    changes = HospitalChanges(
-        name=body.name,
-        orthanc_url=body.orthanc_url,
-        orthanc_user=body.orthanc_user,
-        orthanc_password=body.orthanc_password,
-        patient_id_system=body.patient_id_system,
-        national_id_issuers=None if body.national_id_issuers is None else tuple(body.national_id_issuers),
-        national_id_source=body.national_id_source,
-        allow_offline=body.allow_offline,
-    )
+    changes = HospitalChanges(**_fields(body))
     registration = await run_in_threadpool(
         update_hospital, services.repository, runtime.connections, services.settings, hospital, changes
     )
@@ -173,6 +154,14 @@ def who(request: Request, access: AccessContext) -> Who:
 
 def _audit(request: Request, access: AccessContext, registration: Registration) -> None:
     audit_log(request).record(registration.audit_record(who(request, access)))
+
+
+def _fields(body: HospitalBody | HospitalPatch) -> dict[str, Any]:
+    """The body as the keyword arguments of HospitalRequest / HospitalChanges (same field names)."""
+    fields = body.model_dump()
+    issuers = fields["national_id_issuers"]
+    fields["national_id_issuers"] = None if issuers is None else tuple(issuers)
+    return fields
 
 
 def _parse(model: type[_Body], raw: bytes) -> _Body:

@@ -13,14 +13,11 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 
-from fhir_server.dicomweb.probes import OrthancHealth, check_all, check_orthanc, overall
+from fhir_server.dicomweb.probes import overall
 from fhir_server.dicomweb.runtime import DicomwebRuntime, RuntimeDep
 from fhir_server.observability.health import metrics_refreshers
 from fhir_server.observability.metrics import SYNC_LAG
 from fhir_server.observability.ops_access import OpsAccess
-
-# `fhir-server doctor` imports these from here.
-__all__ = ["OrthancHealth", "check_all", "check_orthanc", "overall", "refresh_sync_lag", "router"]
 
 router = APIRouter(prefix="/health", tags=["health"])
 

@@ -37,12 +37,13 @@ from fhir_server.dicomweb.connections import (
     normalize_orthanc_url,
 )
 from fhir_server.dicomweb.lookup import FindIds, identifier_query
-from fhir_server.dicomweb.probes import DICOMWEB_PLUGIN
-from fhir_server.dicomweb.writes import WriteOutcome, content, write_if_changed
+from fhir_server.dicomweb.probes import DICOMWEB_PLUGIN, ping_timeout
+from fhir_server.dicomweb.writes import WriteOutcome, write_if_changed
 from fhir_server.errors import FhirError, Problem
 from fhir_server.settings import Settings
 from fhir_server.storage.mongo import MongoRepository
 from mappers.endpoint import dicomweb_endpoints
+from mappers.fhir_json import content
 from mappers.legacy import hospital_endpoint_id
 from mappers.legacy_values import legacy_fhir_id
 from terminology.systems import LEGACY_HOSPITAL_ID_SYSTEM, V2_0203_SYSTEM
@@ -277,10 +278,7 @@ def hospital_endpoints(connection: HospitalConnection, settings: Settings) -> li
 
 def check_connection(connection: HospitalConnection, settings: Settings) -> ConnectionCheck:
     """Ask the Orthanc for `/system` and `/plugins` with the connection's credentials, now."""
-    timeout = httpx.Timeout(
-        min(_CHECK_READ_SECONDS, settings.orthanc_timeout_seconds),
-        connect=min(_CHECK_CONNECT_SECONDS, settings.orthanc_connect_timeout_seconds),
-    )
+    timeout = ping_timeout(settings, _CHECK_READ_SECONDS, _CHECK_CONNECT_SECONDS)
     url = connection.orthanc_url
     try:
         with httpx.Client(timeout=timeout, follow_redirects=False, auth=connection.auth) as http:

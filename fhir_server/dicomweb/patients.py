@@ -34,6 +34,7 @@ from fhir_server.dicomweb.writes import write_if_changed
 from fhir_server.patients.candidates import MatchCandidates
 from fhir_server.patients.demographics import REASON, demographic_keys, identifier_values, replaced_by
 from fhir_server.storage.mongo import MongoRepository
+from fhir_server.storage.repository import ResourceVersion
 from mappers.dicom_json import DicomJson, items, text
 from mappers.dicom_tags import Tag
 from mappers.legacy_values import canonical_national_id
@@ -124,10 +125,13 @@ class PatientMatcher:
         return list(dict.fromkeys(self._survivor(i) for i in patient_ids))
 
     def _survivor(self, patient_id: str) -> str:
+        return self._follow(patient_id, self._repository.read("Patient", patient_id))
+
+    def _follow(self, patient_id: str, version: ResourceVersion | None) -> str:
+        """`_survivor` from the Patient's version already read: each Patient on the way is read once."""
         current = patient_id
         seen = {current}
         for _hop in range(_MAX_MERGE_HOPS):
-            version = self._repository.read("Patient", current)
             resource = version.resource if version is not None and not version.deleted else None
             following = replaced_by(resource) if resource is not None else None
             if following is None or following in seen:
@@ -137,7 +141,7 @@ class PatientMatcher:
             if target is None or target.deleted:
                 return current
             seen.add(following)
-            current = following
+            current, version = following, target
         return current
 
     def _create(
@@ -165,7 +169,7 @@ class PatientMatcher:
         if current is not None and not current.deleted:
             # Created by an earlier sync (or a concurrent one) and perhaps edited or merged since: leave it
             # alone, and follow a merge to the survivor.
-            reference = f"Patient/{self._survivor(patient_id)}"
+            reference = f"Patient/{self._follow(patient_id, current)}"
             return PatientMatch(reference, "existing-created", dicom_patient_id, ambiguous), None
         resource = {**header, "resourceType": "Patient", "id": patient_id}
         if identifiers:

@@ -60,6 +60,14 @@ class OrthancHealth:
         }
 
 
+def ping_timeout(settings: Settings, read: float, connect: float) -> httpx.Timeout:
+    """Never longer than the proxy's own bounds, and short: a probe is a ping, not a transfer."""
+    return httpx.Timeout(
+        min(read, settings.orthanc_timeout_seconds),
+        connect=min(connect, settings.orthanc_connect_timeout_seconds),
+    )
+
+
 async def check_orthanc(
     http: httpx.AsyncClient, hospital: HospitalConnection, timeout: httpx.Timeout | None = None
 ) -> OrthancHealth:
@@ -111,11 +119,7 @@ class OrthancProbes:
         probe_timeout: float = PROBE_TIMEOUT_SECONDS,
     ) -> None:
         self._http = http
-        # Never longer than the proxy's own bounds, and short: a probe is a ping, not a transfer.
-        self._timeout = httpx.Timeout(
-            min(probe_timeout, settings.orthanc_timeout_seconds),
-            connect=min(probe_timeout, settings.orthanc_connect_timeout_seconds),
-        )
+        self._timeout = ping_timeout(settings, probe_timeout, probe_timeout)
         self._answer_within = answer_within
         self._fresh_for = fresh_for
         self._latest: dict[str, tuple[float, OrthancHealth]] = {}  # organization id -> (monotonic, result)

@@ -25,9 +25,10 @@ from fhir_server.dicomweb.orthanc_dicomweb import OrthancDicomweb
 from fhir_server.dicomweb.orthanc_rest import OrthancRest
 from fhir_server.dicomweb.patients import PatientMatch, PatientMatcher
 from fhir_server.dicomweb.synced_studies import SyncedStudies, SyncedStudy
-from fhir_server.dicomweb.writes import WriteOutcome, content, merged, write_if_changed
+from fhir_server.dicomweb.writes import WriteOutcome, merged, write_if_changed
 from fhir_server.storage.mongo import MongoRepository
 from mappers.dicom_json import with_fallback
+from mappers.fhir_json import content
 from mappers.imaging_study import study_from_dicom_json
 from mappers.legacy import ORTHANC_STUDY_ID_SYSTEM
 from terminology.systems import DICOM_UID_SYSTEM, V2_0203_SYSTEM

@@ -11,20 +11,11 @@ from fhir_server.storage.mongo import MongoRepository
 from fhir_server.storage.repository import ResourceVersion, VersionConflict
 from fhir_server.type_aliases import JsonObject
 from fhir_server.validation import validate_resource
+from mappers.fhir_json import content
 
 WriteOutcome = Literal["created", "updated", "unchanged"]
 
 _ATTEMPTS = 3
-_SERVER_META = ("versionId", "lastUpdated")
-
-
-def content(resource: JsonObject) -> JsonObject:
-    """The resource without what the server sets on every write (meta.versionId, meta.lastUpdated)."""
-    out = dict(resource)
-    meta = {k: v for k, v in (out.pop("meta", None) or {}).items() if k not in _SERVER_META}
-    if meta:
-        out["meta"] = meta
-    return out
 
 
 def merged(existing: JsonObject | None, produced: JsonObject, owned: Iterable[str]) -> JsonObject:

@@ -51,6 +51,12 @@ class _Entry:
     if_none_exist: str | None
     assigned: str | None = None  # "Type/id" chosen for a POST before anything is written
 
+    @property
+    def if_none_exist_query(self) -> str:
+        # Clients send `identifier=x` or a whole `Patient?identifier=x`: the criteria are the query part.
+        value = self.if_none_exist or ""
+        return value.partition("?")[2] or value
+
 
 def process(
     repository: SecuredStore,
@@ -257,9 +263,7 @@ class _Runner:
         if query:
             raise FhirError(Problem.INVALID, "POST url takes no query; use ifNoneExist", ["request.url"])
         if entry.if_none_exist:
-            ids = self._find(
-                repository, entry, resource_type, entry.if_none_exist.partition("?")[2] or entry.if_none_exist
-            )
+            ids = self._find(repository, entry, resource_type, entry.if_none_exist_query)
             if len(ids) > 1:
                 raise FhirError(Problem.PRECONDITION_FAILED, f"ifNoneExist matched {len(ids)} resources")
             if ids:
@@ -318,9 +322,8 @@ def _criteria_locks(locks: CriteriaLock, entries: list[_Entry]) -> Iterator[None
     for e in entries:
         if e.method == "POST" and e.if_none_exist:
             resource_type = e.url.split("?", 1)[0].strip("/").split("/")[-1]
-            query = e.if_none_exist.partition("?")[2] or e.if_none_exist
             try:
-                criteria = parse_criteria(resource_type, query, "ifNoneExist")
+                criteria = parse_criteria(resource_type, e.if_none_exist_query, "ifNoneExist")
             except FhirError:
                 continue  # the entry itself answers the error when it runs
             wanted[criteria_key(resource_type, criteria)] = (resource_type, criteria)

@@ -19,7 +19,7 @@ from fhir_server.api.responses import resource_response
 from fhir_server.errors import FhirError, Problem
 from fhir_server.interactions.common import WriteRules, conflict, existing_version, parse_version_etag
 from fhir_server.storage.repository import Repository, VersionConflict
-from fhir_server.validation import parse_json
+from fhir_server.validation import check_depth, parse_json
 
 CAPABILITY = "patch"
 _RETRIES = 5
@@ -47,6 +47,7 @@ def patch(
                 Problem.UNPROCESSABLE, "A patch may not change resourceType or id", [f"{resource_type}.id"]
             )
         try:
+            check_depth(patched, resource_type)
             resource, warnings = rules.validate(patched)
         except FhirError as exc:
             raise FhirError(

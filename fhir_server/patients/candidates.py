@@ -20,6 +20,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.collection import Collection
 from pymongo.database import Database
 
+from fhir_server.dicomweb.sync_state import instant
 from fhir_server.type_aliases import Document
 
 COLLECTION = "patient_match_candidates"
@@ -48,12 +49,12 @@ class Candidate:
             "id": self.id,
             "status": self.status,
             "reason": self.reason,
-            "detectedAt": _instant(self.detected_at),
+            "detectedAt": instant(self.detected_at),
             "hospital": {"organization": f"Organization/{self.hospital}", "name": self.hospital_name}
             if self.hospital
             else None,
             "studyInstanceUid": self.study_uid,
-            "decidedAt": _instant(self.decided_at),
+            "decidedAt": instant(self.decided_at),
             "decidedBy": self.decided_by,
             "mergedInto": f"Patient/{self.merged_into}" if self.merged_into else None,
         }
@@ -168,14 +169,6 @@ def _candidate(doc: Document | None) -> Candidate | None:
         decided_by=doc.get("decided_by"),
         merged_into=doc.get("merged_into"),
     )
-
-
-def _instant(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:  # pymongo returns naive UTC datetimes
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def start(db: Database[Document]) -> MatchCandidates:

@@ -33,7 +33,6 @@ from pymongo.errors import PyMongoError
 from fhir_server.access.store import SecuredStore
 from fhir_server.auth.policy import Action
 from fhir_server.dicomweb.lookup import identifier_query
-from fhir_server.dicomweb.writes import content
 from fhir_server.errors import FhirError, Issue, Problem, operation_outcome
 from fhir_server.interactions.common import WriteRules
 from fhir_server.patients.demographics import replaced_by
@@ -42,6 +41,7 @@ from fhir_server.storage.mongo import TransactionsUnsupported
 from fhir_server.storage.repository import ResourceVersion, VersionConflict
 from fhir_server.type_aliases import JsonObject
 from fhir_server.validation import parameter_entries, validate_resource
+from mappers.fhir_json import content
 
 OPERATION = {"name": "merge", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-merge"}
 NAME = "Patient/$merge"

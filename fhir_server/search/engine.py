@@ -16,7 +16,7 @@ from typing import Any
 
 from fhir_server.errors import FhirError, Problem
 from fhir_server.search import keys as k
-from fhir_server.search.access import AccessFilter, Letter
+from fhir_server.search.access import AccessFilter
 from fhir_server.search.compile import EXACT_COST, compile_value
 from fhir_server.search.conditions import AnyKey, Candidate, Clause, Condition, prefix_range
 from fhir_server.search.criteria import ChainCriterion, Criterion, HasCriterion, ValueCriterion
@@ -67,13 +67,6 @@ class SearchEngine:
         self._own_bases = tuple(b.rstrip("/") for b in own_bases if b)
         self._access = access
 
-    @property
-    def own_bases(self) -> tuple[str, ...]:
-        return self._own_bases
-
-    def _access_clause(self, resource_type: str, letter: Letter) -> Clause | None:
-        return self._access.clause(resource_type, letter)
-
     # -- criteria -----------------------------------------------------------------------------------------
 
     def clauses(self, criteria: Iterable[Criterion]) -> list[Clause]:
@@ -119,7 +112,7 @@ class SearchEngine:
     def candidates(self, resource_type: str, clauses: Sequence[Clause]) -> list[Candidate]:
         """Live resources of the type matching every clause (unordered), among those the caller may
         search."""
-        guard = self._access_clause(resource_type, "s")
+        guard = self._access.clause(resource_type, "s")
         if guard is not None:
             clauses = [*clauses, guard]
         if any(c.empty for c in clauses):
@@ -142,7 +135,7 @@ class SearchEngine:
     def by_keys(self, resource_type: str, keys: Sequence[str], limit: int = 0) -> list[Candidate]:
         """Live resources having any of the keys (reference, string, uri or `_id:code=` keys), read whole
         (for includes and $everything), among those the caller may read."""
-        guard = self._access_clause(resource_type, "r")
+        guard = self._access.clause(resource_type, "r")
         if guard is not None and guard.empty:
             return []
         params = parameters_of(resource_type)

@@ -7,7 +7,9 @@ never with the caller's (the manifest service has none) nor with an unrestricted
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 from starlette.requests import HTTPConnection
@@ -102,6 +104,11 @@ class ShlComponents:
             return SUSPENDED
         return status
 
+    def serving(self, link: Link) -> Creator | None:
+        """The creator whose access an active link's files are built with; None when the link is not
+        active (status() is not "active"), so that it is served nothing."""
+        return self.creator(link) if link.status() == "active" else None
+
     def key(self, link: Link) -> bytes:
         return self.master.open(link.doc["key"])
 
@@ -124,43 +131,63 @@ class ShlComponents:
     def encrypted(
         self,
         link: Link,
-        content_type: str,
+        creator: Creator,
+        content_types: Sequence[str],
         request: HTTPConnection,
         recipient: str,
-    ) -> str | None:
-        """The file as a fresh JWE: content current as of now for L links, the snapshot otherwise; None when
-        the link no longer grants anything (its creator's access was revoked)."""
-        creator = self.creator(link)
-        if creator is None:
-            return None
+    ) -> list[str]:
+        """The files as fresh JWEs, one per content type: content current as of now for L links, the snapshot
+        otherwise; `creator` is serving(link) (the caller has checked that the link is active). The link's
+        live Bundle is built at most once, however many of the files need it."""
         fhir_base = fhir_base_of(request, self.settings)
         address = request.client.host if request.client else None
         store = store_for(request.app.state, creator.access, "operation", address, request_base=fhir_base)
         snapshot = link.doc.get("snapshot")
-        if content_type == content.API_ACCESS:
-            live = content.patient_bundle(store, fhir_base, link.patient, link.study)
-            ids = content.shared(live)
-            if snapshot:
-                # A snapshot link's token opens what the snapshot shows and the creator still may read.
-                frozen = content.shared(orjson.loads(self.master.open(snapshot)))
-                ids = {t: found & frozen.get(t, set()) for t, found in ids.items()}
-            access = content.api_access(
-                keys_of(request),
-                fhir_base,
-                link.id,
-                link.patient,
-                link.study,
-                ids,
-                self.settings.shl_image_token_seconds,
-            )
-            self.store.remember_token(link.id, access.pop("jti"), access.pop("exp"))
-            data = orjson.dumps(access)
-        elif snapshot:
-            data = self.master.open(snapshot)
-        else:
+        # Shown (and so audited) only as the L link's file; the token's scopes are merely sized by it.
+        audit = None
+        if content.FHIR_JSON in content_types and not snapshot:
             audit = f"SMART Health Link {link.id} for recipient {recipient[:200]!r}"
-            data = orjson.dumps(content.patient_bundle(store, fhir_base, link.patient, link.study, audit))
-        return encrypt_file(self.key(link), content_type, data)
+        built: list[dict[str, Any]] = []
+
+        def live() -> dict[str, Any]:
+            if not built:
+                built.append(content.patient_bundle(store, fhir_base, link.patient, link.study, audit))
+            return built[0]
+
+        return [
+            encrypt_file(
+                self.key(link), content_type, self._data(link, content_type, live, fhir_base, request)
+            )
+            for content_type in content_types
+        ]
+
+    def _data(
+        self,
+        link: Link,
+        content_type: str,
+        live: Callable[[], dict[str, Any]],
+        fhir_base: str,
+        request: HTTPConnection,
+    ) -> bytes:
+        snapshot = link.doc.get("snapshot")
+        if content_type != content.API_ACCESS:
+            return self.master.open(snapshot) if snapshot else orjson.dumps(live())
+        ids = content.shared(live())
+        if snapshot:
+            # A snapshot link's token opens what the snapshot shows and the creator still may read.
+            frozen = content.shared(orjson.loads(self.master.open(snapshot)))
+            ids = {t: found & frozen.get(t, set()) for t, found in ids.items()}
+        access = content.api_access(
+            keys_of(request),
+            fhir_base,
+            link.id,
+            link.patient,
+            link.study,
+            ids,
+            self.settings.shl_image_token_seconds,
+        )
+        self.store.remember_token(link.id, access.pop("jti"), access.pop("exp"))
+        return orjson.dumps(access)
 
 
 def start(settings: Settings, connection: DatabaseConnection) -> ShlComponents:

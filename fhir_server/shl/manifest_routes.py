@@ -70,7 +70,8 @@ async def manifest(manifest_id: str, request: Request) -> Response:
 def _manifest(request: Request, manifest_id: str, body: dict[str, Any]) -> Response:
     shl = shl_of(request)
     link = shl.store.by_manifest(manifest_id)
-    if link is None or "U" in link.flags or shl.status(link) != "active":
+    creator = shl.serving(link) if link is not None and "U" not in link.flags else None
+    if link is None or creator is None:
         raise _inactive()
     recipient: str = body["recipient"]
     if "P" in link.flags:
@@ -79,17 +80,15 @@ def _manifest(request: Request, manifest_id: str, body: dict[str, Any]) -> Respo
             return refused
     limit: int | None = body.get("embeddedLengthMax")  # checked by _request_body
     fhir_base = fhir_base_of(request, shl.settings)
+    content_types = shl.content_types(link)
+    jwes = shl.encrypted(link, creator, content_types, request, recipient) if limit is not None else []
     files = []
-    for content_type in shl.content_types(link):
+    for index, content_type in enumerate(content_types):
         snapshot = content_type == FHIR_JSON and "L" not in link.flags
         entry: dict[str, Any] = {"contentType": content_type, "lastUpdated": _instant(link, snapshot)}
         embedded = None
-        if limit is not None:
-            jwe = shl.encrypted(link, content_type, request, recipient)
-            if jwe is None:
-                raise _inactive()
-            if len(jwe) <= limit:
-                embedded = jwe
+        if limit is not None and len(jwes[index]) <= limit:
+            embedded = jwes[index]
         if embedded is not None:
             entry["embedded"] = embedded
         else:
@@ -131,11 +130,10 @@ def single_file(manifest_id: str, request: Request, recipient: str | None = None
     checked = _require_recipient(recipient)
     shl = shl_of(request)
     link = shl.store.by_manifest(manifest_id)
-    if link is None or "U" not in link.flags or shl.status(link) != "active":
+    creator = shl.serving(link) if link is not None and "U" in link.flags else None
+    if link is None or creator is None:
         raise _inactive()
-    jwe = shl.encrypted(link, FHIR_JSON, request, checked)
-    if jwe is None:
-        raise _inactive()
+    (jwe,) = shl.encrypted(link, creator, [FHIR_JSON], request, checked)
     record_access(request, link, checked, "0", "single file (U)")
     return Response(jwe, media_type=JOSE, headers=_NO_STORE)
 
@@ -145,10 +143,9 @@ def file(location: str, request: Request) -> Response:
     shl = shl_of(request)
     found = shl.store.location(location)
     link = shl.store.get(found[0]) if found else None
-    jwe = None
-    if found is not None and link is not None and shl.status(link) == "active":
-        jwe = shl.encrypted(link, found[1], request, "(file location)")
-    if found is None or link is None or jwe is None:
+    creator = shl.serving(link) if link is not None else None
+    if found is None or link is None or creator is None:
         raise FhirError(Problem.NOT_FOUND, "This file location is unknown, expired or its link inactive")
+    (jwe,) = shl.encrypted(link, creator, [found[1]], request, "(file location)")
     record_access(request, link, "(file location)", "0", f"file {found[1]}")
     return Response(jwe, media_type=JOSE, headers=_NO_STORE)

@@ -61,27 +61,22 @@ def parse_options(body: bytes) -> LinkOptions:
             raise _invalid(name, f"needs {value_type}", path)
         values[name] = parameter[value_type]
         paths[name] = f"{path}.{value_type}"
-    try:
-        return _checked(values)
-    except FhirError as exc:
-        # Name the offending element by its index, as every other Parameters error does.
-        name = exc.diagnostics.split(":", 1)[0]
-        if name in paths:
-            raise _invalid(name, exc.diagnostics.split(": ", 1)[-1], paths[name]) from None
-        raise
+    return _checked(values, paths)
 
 
-def _checked(values: dict[str, Any]) -> LinkOptions:
+def _checked(values: dict[str, Any], paths: dict[str, str]) -> LinkOptions:
+    """`paths`: each given parameter's value element, so that an error names it by its index, as every other
+    Parameters error does."""
     for name in ("longTerm", "singleFile", "imageAccess"):
         if name in values and not isinstance(values[name], bool):
-            raise _invalid(name, "must be a boolean")
+            raise _invalid(name, "must be a boolean", paths.get(name))
     for name in ("label", "passcode", "expires"):
         if name in values and (not isinstance(values[name], str) or not values[name].strip()):
-            raise _invalid(name, "must be a non-empty string")
+            raise _invalid(name, "must be a non-empty string", paths.get(name))
     label = values.get("label")
     if label is not None and len(label) > MAX_LABEL:
-        raise _invalid("label", f"at most {MAX_LABEL} characters")
-    expires = _expires(values["expires"]) if "expires" in values else None
+        raise _invalid("label", f"at most {MAX_LABEL} characters", paths.get("label"))
+    expires = _expires(values["expires"], paths.get("expires")) if "expires" in values else None
     options = LinkOptions(
         label=label,
         passcode=values.get("passcode"),
@@ -91,19 +86,23 @@ def _checked(values: dict[str, Any]) -> LinkOptions:
         image_access=values.get("imageAccess", False),
     )
     if options.single_file and options.passcode is not None:
-        raise _invalid("singleFile", "a single-file (U) link cannot have a passcode (P)")
+        raise _invalid(
+            "singleFile", "a single-file (U) link cannot have a passcode (P)", paths.get("singleFile")
+        )
     if options.single_file and options.image_access:
-        raise _invalid("singleFile", "a single-file (U) link holds one file: no imageAccess")
+        raise _invalid(
+            "singleFile", "a single-file (U) link holds one file: no imageAccess", paths.get("singleFile")
+        )
     return options
 
 
-def _expires(raw: str) -> datetime:
+def _expires(raw: str, path: str | None) -> datetime:
     try:
         value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
-        raise _invalid("expires", f"{raw!r} is not a dateTime with time zone") from None
+        raise _invalid("expires", f"{raw!r} is not a dateTime with time zone", path) from None
     if value.tzinfo is None:
-        raise _invalid("expires", "needs a time zone, e.g. 2030-01-01T00:00:00Z")
+        raise _invalid("expires", "needs a time zone, e.g. 2030-01-01T00:00:00Z", path)
     if value <= datetime.now(UTC):
-        raise _invalid("expires", "is in the past")
+        raise _invalid("expires", "is in the past", path)
     return value.astimezone(UTC)

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -104,7 +105,8 @@ def list_links(patient_id: str, request: Request) -> Response:
     shl = shl_of(request)
     store = store_of(request)
     patient = readable_patient(store, patient_id)
-    links = [link for link in shl.store.for_patient(patient) if _covered(request, store, link)]
+    covered = _coverage(request, store)
+    links = [link for link in shl.store.for_patient(patient) if covered(link)]
     return FhirJSONResponse(listing(fhir_base_of(request, shl.settings), links, shl.status))
 
 
@@ -114,22 +116,36 @@ def owned_link(request: Request, patient_id: str, link_id: str | None) -> Link:
     store = store_of(request)
     patient = readable_patient(store, patient_id)
     link = shl_of(request).store.get(link_id)
-    if link is None or link.patient != patient or not _covered(request, store, link):
+    if link is None or link.patient != patient or not _coverage(request, store)(link):
         raise FhirError(Problem.NOT_FOUND, f"Patient/{patient_id} has no SMART Health Link {link_id}")
     return link
 
 
-def _covered(request: Request, store: SecuredStore, link: Link) -> bool:
-    """May this caller see and manage the link? Only when it may read everything the link shares: a link
+def _coverage(request: Request, store: SecuredStore) -> Callable[[Link], bool]:
+    """May this caller see and manage a link? Only when it may read everything the link shares: a link
     would otherwise hand its QR code (and so its content) to someone whose own access is narrower. A link
-    the caller does not cover answers exactly like one that does not exist."""
-    if link.study:
-        return store.read("ImagingStudy", link.study) is not None
-    creator = shl_of(request).creator(link)
-    if creator is None:
-        return True  # suspended: it shares nothing any more
-    shared = store_for(request.app.state, creator.access, "search")
-    return _patient_studies(shared, link.patient) <= _patient_studies(store, link.patient)
+    the caller does not cover answers exactly like one that does not exist. The studies the caller and
+    each creator see are looked up once per patient and creator, however many links share them."""
+    shl = shl_of(request)
+    studies: dict[tuple[str | None, str], set[str]] = {}
+
+    def seen(key: str | None, by: Callable[[], SecuredStore], patient: str) -> set[str]:
+        if (key, patient) not in studies:
+            studies[(key, patient)] = _patient_studies(by(), patient)
+        return studies[(key, patient)]
+
+    def covered(link: Link) -> bool:
+        if link.study:
+            return store.read("ImagingStudy", link.study) is not None
+        creator = shl.creator(link)
+        if creator is None:
+            return True  # suspended: it shares nothing any more
+        theirs = seen(
+            creator.key, lambda: store_for(request.app.state, creator.access, "search"), link.patient
+        )
+        return theirs <= seen(None, lambda: store, link.patient)
+
+    return covered
 
 
 def _patient_studies(store: SecuredStore, patient_id: str) -> set[str]:
