@@ -35,7 +35,13 @@ def _study(tag: str, name: str, patient: str, modality: str, endpoint: str) -> d
         "resourceType": "ImagingStudy",
         "id": f"ss-{name}-{tag}",
         "status": "available",
-        "identifier": [{"system": STUDY_SYSTEM, "value": f"urn:oid:2.25.{tag}.{abs(hash(name)) % 1000}"}],
+        # Distinct names give distinct UIDs on every run (a hash could collide and match another study).
+        "identifier": [
+            {
+                "system": STUDY_SYSTEM,
+                "value": f"urn:oid:2.25.{int(tag, 16)}.{int.from_bytes(name.encode(), 'big')}",
+            }
+        ],
         "subject": {"reference": f"Patient/{patient}"},
         "modality": [{"system": DCM, "code": modality}],
         "endpoint": [{"reference": f"Endpoint/{endpoint}"}],
@@ -141,7 +147,7 @@ def test_conditional_writes_answer_invisible_as_absent(smart: SmartServer) -> No
     world = make_world(smart)
     b_study = world.studies["b-ct"]
     b_ident = f"{STUDY_SYSTEM}|{b_study['identifier'][0]['value']}"
-    absent_ident = f"{STUDY_SYSTEM}|urn:oid:2.25.{world.tag}.999999"
+    absent_ident = f"{STUDY_SYSTEM}|urn:oid:2.25.{int(world.tag, 16)}.999999"
     mine = {
         k: v for k, v in _study(world.tag, "new", world.patient_a, "CT", world.endpoint).items() if k != "id"
     }
