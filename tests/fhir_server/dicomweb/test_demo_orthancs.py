@@ -51,12 +51,14 @@ def test_files_with_orthanc_credentials_are_private_and_a_running_orthanc_is_reu
         again.stop()
 
 
-def _orthanc_processes() -> set[int]:
+def _orthanc_processes(data: Path) -> set[int]:
+    """The Orthanc processes serving this data directory (other tests may run their own at the same time)."""
     found = set()
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if (entry / "cmdline").read_bytes().split(b"\0")[0].endswith(b"Orthanc"):
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+                if argv[0].endswith(b"Orthanc") and any(str(data).encode() in arg for arg in argv[1:]):
                     found.add(int(entry.name))
             except OSError:
                 continue
@@ -67,7 +69,8 @@ def test_demo_while_the_demo_server_runs(tmp_path: Path) -> None:
     data = tmp_path / "data"
     server = start_server(data, "--demo", "--local-orthanc", timeout=180)
     try:
-        before = _orthanc_processes()
+        before = _orthanc_processes(data)
+        assert len(before) == 3, before  # one Orthanc per demo hospital
         env = {k: v for k, v in os.environ.items() if k not in ("FHIR_PORT", "FHIR_PUBLIC_BASE_URL")}
         demo = subprocess.run(
             [sys.executable, "-m", "fhir_server", "demo", "--data-dir", str(data)],
@@ -82,7 +85,7 @@ def test_demo_while_the_demo_server_runs(tmp_path: Path) -> None:
         assert demo.returncode == 0, output
         assert "database is locked" not in output and "not reachable" not in output, output
         assert demo.stdout.count("images already in") == 4, output
-        assert _orthanc_processes() == before  # no second Orthanc was started on the same storage
+        assert _orthanc_processes(data) == before  # no second Orthanc was started on the same storage
         # The demo's Endpoints still point at the running server, and the images load through it.
         origin = server.base_url.removesuffix("/fhir")
         study = httpx.get(f"{server.base_url}/ImagingStudy/legacy-stu-20240220091500", timeout=30).json()
