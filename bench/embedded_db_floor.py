@@ -2,14 +2,14 @@
 
     python bench/embedded_db_floor.py [--docs 20000]
 
-Real ImagingStudy version documents (mapped legacy rows, built by `MongoRepository.prepare_import`, so with
+Real ImagingStudy version documents (mapped legacy rows, built by `BulkLoader.prepare_import`, so with
 the same `sp` search keys as an import) are inserted the way `import-legacy` inserts them (journaled
 `insert_many` of 1,000) into the embedded database as `connect()` starts it, once per index layout:
 
     _id only                     the document and its `_id` entry
     version indexes              + `id_version` and `history` (reads, vread, _history)
     search index only            + the partial `sp.k` search index, no version indexes
-    as stored (all indexes)      what `MongoRepository.ensure_indexes` creates: the real write path
+    as stored (all indexes)      what `ensure_schema` creates: the real write path
 
 For each it prints documents/s and the database process's CPU per document. SecantusDB maintains its
 indexes in Python in one process, so its CPU per document bounds the rate no matter what the client does.
@@ -31,28 +31,27 @@ sys.path[:0] = [str(Path(__file__).resolve().parent.parent)]
 
 from pymongo import IndexModel
 
-from fhir_server.db import connect
 from fhir_server.legacy_import import modality_lookup_from_terminology, read_legacy_rows
-from fhir_server.search.index import SearchIndexer, index_models
+from fhir_server.search.index import SearchIndexer, search_indexes
 from fhir_server.settings import Settings
-from fhir_server.storage.mongo import MongoRepository
+from fhir_server.storage.bulk_load import BulkLoader
+from fhir_server.storage.connection import connect
+from fhir_server.storage.schema import RESOURCE_INDEXES
 from mappers.legacy import iter_legacy_database, new_legacy_import
 from terminology.local import LocalTerminology
 
-VERSION_INDEXES = [
-    IndexModel([("id", 1), ("v", -1)], name="id_version"),
-    IndexModel([("ts", -1), ("_id", -1)], name="history"),
-]
+VERSION_INDEXES = [index.model() for index in RESOURCE_INDEXES]
+SEARCH_INDEXES = [index.model() for index in search_indexes("ImagingStudy")]
 LAYOUTS: dict[str, list[IndexModel]] = {
     "_id only": [],
     "version indexes": VERSION_INDEXES,
-    "search index only": index_models("ImagingStudy"),
-    "as stored (all indexes)": [*VERSION_INDEXES, *index_models("ImagingStudy")],
+    "search index only": SEARCH_INDEXES,
+    "as stored (all indexes)": [*VERSION_INDEXES, *SEARCH_INDEXES],
 }
 BATCH = 1_000
 
 
-def study_documents(repository: MongoRepository, count: int, workdir: Path) -> list[dict[str, Any]]:
+def study_documents(loader: BulkLoader, count: int, workdir: Path) -> list[dict[str, Any]]:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from import_bench import generate
 
@@ -63,7 +62,7 @@ def study_documents(repository: MongoRepository, count: int, workdir: Path) -> l
         rows, new_legacy_import(), modality_to_dcm=modality_lookup_from_terminology(LocalTerminology())
     )
     studies = [r for r in mapped if r["resourceType"] == "ImagingStudy"]
-    return repository.prepare_import(studies, {}).docs
+    return loader.prepare_import(studies, {}).docs
 
 
 def process_cpu_seconds(pid: int) -> float:
@@ -78,11 +77,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         connection = connect(Settings(data_dir=Path(tmp) / "data"), "cli")
         try:
-            # prepare_import only builds the documents; nothing is written through the repository.
-            repository = MongoRepository(
-                connection, ["ImagingStudy"], SearchIndexer().index_values, index_models
-            )
-            docs = study_documents(repository, args.docs, Path(tmp))
+            # prepare_import only builds the documents; nothing is written through the loader.
+            loader = BulkLoader(connection, ["ImagingStudy"], SearchIndexer().index_values)
+            docs = study_documents(loader, args.docs, Path(tmp))
             keys = sum(len(d["sp"]["k"]) for d in docs) / len(docs)
             print(f"{len(docs):,} ImagingStudy documents, {keys:.1f} search keys each (sp.k)")
             pid = connection.embedded.pid if connection.embedded else None

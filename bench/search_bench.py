@@ -4,7 +4,7 @@ against a server on the embedded database.
     python bench/search_bench.py                      # 100,000 Patients, 300,000 ImagingStudies
     python bench/search_bench.py --patients 2000 --studies 6000 --iterations 50
 
-Data is generated (seeded, reproducible) and written straight through `MongoRepository.import_batch`, so
+Data is generated (seeded, reproducible) and written straight through `BulkLoader.import_batch`, so
 every version document carries the same `sp` search keys as one written over HTTP. One patient holds 50
 studies at 3 hospitals; each study points to its hospital's Endpoint, whose managingOrganization is the
 hospital. `--data-dir` keeps the loaded database for later runs (loading is skipped when it is present).
@@ -29,12 +29,12 @@ import httpx
 
 # The repo root first: tests/ holds folders named like our packages (tests/fhir_server…).
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent)]
-from fhir_server.db import connect
 from fhir_server.resource_types import MODELS
 from fhir_server.search.index import SearchIndexer
-from fhir_server.search.migration import record_index_format
+from fhir_server.search.migration import ensure_server_schema, record_index_format
 from fhir_server.settings import Settings
-from fhir_server.storage.mongo import MongoRepository
+from fhir_server.storage.bulk_load import BulkLoader
+from fhir_server.storage.connection import connect
 from tests.server_process import start_server
 
 NATIONAL_ID = "https://fhir.imaging-federation.example/sid/national-id"
@@ -140,9 +140,9 @@ def _hospitals(count: int) -> Iterator[dict[str, Any]]:
 def load(data_dir: Path, patients: int, studies: int, hospitals: int) -> None:
     connection = connect(Settings(data_dir=data_dir), "cli")
     indexer = SearchIndexer()
-    repository = MongoRepository(connection, list(MODELS), indexer.index_values, indexer.index_models)
-    repository.ensure_indexes()
-    record_index_format(connection.db)  # written through the current indexer: no re-index at server start
+    ensure_server_schema(connection, None)
+    loader = BulkLoader(connection, list(MODELS), indexer.index_values)
+    record_index_format(connection)  # written through the current indexer: no re-index at server start
     rng = random.Random(20240601)
     started = time.monotonic()
     written = 0
@@ -153,7 +153,7 @@ def load(data_dir: Path, patients: int, studies: int, hospitals: int) -> None:
         for resource in resources:
             by_type.setdefault(resource["resourceType"], []).append(resource)
         for batch in by_type.values():
-            repository.import_batch(batch, {})
+            loader.import_batch(batch, {})
         written += len(resources)
         rate = written / (time.monotonic() - started)
         print(f"\r  loaded {written:,} resources ({rate:,.0f}/s)", end="", flush=True)

@@ -21,10 +21,10 @@ from pydantic import ValidationError
 from fhir_server import cli_dicomweb, cli_import
 from fhir_server.auth import commands as auth_commands
 from fhir_server.auth.server_base import fhir_base
-from fhir_server.db import DatabaseConnection, connect
-from fhir_server.embedded_db import DataDirInUse, EmbeddedDatabaseError, record_http_port
 from fhir_server.observability.logs import configure as configure_logging
 from fhir_server.settings import Settings
+from fhir_server.storage.connection import DatabaseConnection, connect
+from fhir_server.storage.embedded import DataDirInUse, EmbeddedDatabaseError, record_http_port
 
 if TYPE_CHECKING:
     from fhir_server.demo import OrthancAccess

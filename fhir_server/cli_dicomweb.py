@@ -33,9 +33,9 @@ from typing import TYPE_CHECKING, Never
 import httpx
 from tqdm import tqdm
 
-from fhir_server.db import connect
 from fhir_server.dicomweb.connections import HospitalConnection
 from fhir_server.settings import Settings
+from fhir_server.storage.connection import connect
 
 if TYPE_CHECKING:  # at run time imported by each command: they pull in the whole server
     from fhir_server.dicomweb.hospitals import Registration
@@ -61,7 +61,7 @@ _LEASE_WAIT_SECONDS = 300.0
 @contextmanager
 def _sync_services(settings: Settings) -> Iterator[SyncServices]:
     from fhir_server.app import build_services
-    from fhir_server.dicomweb.runtime import ensure_indexes, sync_services
+    from fhir_server.dicomweb.runtime import seal_passwords, sync_services
 
     # One INFO line per HTTP request would bury the progress bar and the summary.
     for name in ("httpx", "dicomweb_client"):
@@ -69,7 +69,7 @@ def _sync_services(settings: Settings) -> Iterator[SyncServices]:
     connection = connect(settings, "cli")
     try:
         services = sync_services(build_services(settings, connection))
-        ensure_indexes(services)
+        seal_passwords(services)
         yield services
     finally:
         connection.close()
@@ -171,7 +171,7 @@ def _audit(services: SyncServices, registration: Registration) -> None:
     """The AuditEvent of a change made here, as the admin API writes one (the OS user is the agent)."""
     from fhir_server.auth.audit import AuditLog, Who
 
-    audit = AuditLog(services.connections.database, background=False)
+    audit = AuditLog(services.connection.db, background=False)
     audit.record(registration.audit_record(Who(_os_user(), client_id="cli", role="admin")))
 
 

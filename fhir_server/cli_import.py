@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fhir_server.db import DatabaseConnection, connect
-from fhir_server.embedded_db import STORAGE_DIR
 from fhir_server.settings import Settings
+from fhir_server.storage.connection import DatabaseConnection, connect
+from fhir_server.storage.embedded import STORAGE_DIR
 
 if TYPE_CHECKING:
     from fhir_server.legacy_import import ImportResult
@@ -53,13 +53,18 @@ def _import_legacy(args: argparse.Namespace, settings: Settings) -> int:
 def _write(args: argparse.Namespace, settings: Settings) -> ImportResult:
     from fhir_server.app import build_services
     from fhir_server.legacy_import import import_legacy, print_progress
+    from fhir_server.resource_types import MODELS
+    from fhir_server.search.index import SearchIndexer
+    from fhir_server.storage.bulk_load import BulkLoader
 
     connection = connect(settings, "cli")
     try:
-        services = build_services(settings, connection)
+        services = build_services(settings, connection)  # the schema, and its migrations, first
+        # Indexed as the server indexes (build_services' indexer): its own base URLs index as relative.
+        indexer = SearchIndexer([settings.public_base_url or ""])
         return import_legacy(
             args.path,
-            services.repository,
+            BulkLoader(connection, list(MODELS), indexer.index_values),
             services.terminology,
             services.rules,
             national_id_system=settings.national_id_system,
@@ -77,7 +82,7 @@ def _dry_run(args: argparse.Namespace, settings: Settings) -> ImportResult:
     from fhir_server.legacy_import import import_legacy, print_progress
     from fhir_server.resource_types import MODELS
     from fhir_server.search.index import SearchIndexer
-    from fhir_server.storage.mongo import MongoRepository
+    from fhir_server.storage.bulk_load import BulkLoader
     from terminology.local import LocalTerminology
 
     terminology = LocalTerminology()
@@ -86,13 +91,13 @@ def _dry_run(args: argparse.Namespace, settings: Settings) -> ImportResult:
     if settings.mongodb_uri is not None or (settings.data_dir / STORAGE_DIR).is_dir():
         connection = connect(settings, "cli")
     try:
-        repository = None
+        loader = None
         if connection is not None:
             indexer = SearchIndexer([settings.public_base_url or ""])
-            repository = MongoRepository(connection, list(MODELS), indexer.index_values, indexer.index_models)
+            loader = BulkLoader(connection, list(MODELS), indexer.index_values)
         return import_legacy(
             args.path,
-            repository,
+            loader,
             terminology,
             rules,
             national_id_system=settings.national_id_system,

@@ -29,13 +29,8 @@ from typing import Any
 
 from fhir_server.errors import FhirError
 from fhir_server.interactions.common import WriteRules
-from fhir_server.storage.mongo import (
-    CurrentVersion,
-    ImportCounts,
-    MongoRepository,
-    PreparedImport,
-    content_hash,
-)
+from fhir_server.storage.bulk_load import BulkLoad, CurrentVersion, ImportCounts, PreparedImport
+from fhir_server.storage.mongo import content_hash
 from mappers.fhir_json import content
 from mappers.legacy import (
     LegacyIssue,
@@ -134,7 +129,7 @@ def read_rows(path: Path) -> dict[str, list[dict[str, Any]]]:
 
 def import_legacy(
     path: Path,
-    repository: MongoRepository | None,
+    repository: BulkLoad | None,
     terminology: TerminologyService,
     rules: WriteRules,
     *,
@@ -190,7 +185,7 @@ _DONE = object()
 
 
 def _prepared_in_background(
-    repository: MongoRepository, batches: Iterator[list[dict[str, Any]]], stored: _StoredData
+    repository: BulkLoad, batches: Iterator[list[dict[str, Any]]], stored: _StoredData
 ) -> Iterator[PreparedImport]:
     """The batches' version documents, prepared by a producer thread at most `_QUEUE_DEPTH` batches ahead
     of the caller, in order. The producer's exceptions are raised here; when the caller stops early (an
@@ -236,7 +231,7 @@ class _StoredData:
 
     def __init__(
         self,
-        repository: MongoRepository,
+        repository: BulkLoad,
         rules: WriteRules,
         issues: list[LegacyIssue],
         kept: dict[str, KeptStored],

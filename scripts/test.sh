@@ -5,6 +5,7 @@ cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh --test
 .venv/bin/ruff check .
 .venv/bin/mypy  # files and strictness: [tool.mypy] in pyproject.toml
+.venv/bin/lint-imports  # import contracts: [tool.importlinter] in pyproject.toml
 set +e
 .venv/bin/python -m pytest "$@"
 status=$?

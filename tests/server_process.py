@@ -16,7 +16,7 @@ from fhir_server.auth.keys import KeyStore
 from fhir_server.auth.tokens import Grant, mint_access_token
 from fhir_server.auth.urls import Urls
 from fhir_server.child_process import free_loopback_port as free_port
-from fhir_server.db import DatabaseConnection
+from fhir_server.storage.connection import DatabaseConnection
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -120,7 +120,8 @@ class SecuredServer:
         role: str | None = "clinician",
     ) -> str:
         grant = Grant("tester", scope, "test", patient, fhir_user, role)
-        token, _ = mint_access_token(KeyStore(self.connection.db), Urls.for_base(self.base_url), grant, 600)
+        keys = KeyStore(self.connection.documents)
+        token, _ = mint_access_token(keys, Urls.for_base(self.base_url), grant, 600)
         return token
 
     def client(self, token: str | None) -> httpx.Client:

@@ -35,8 +35,7 @@ from fhir_server.errors import FhirError, Problem
 from fhir_server.resource_types import MODELS
 from fhir_server.search.engine import SearchEngine, SearchLimits
 from fhir_server.search.matching import matching_ids
-from fhir_server.storage.mongo import MongoRepository
-from fhir_server.storage.repository import HistoryCursor, HistoryPage, Method, ResourceVersion
+from fhir_server.storage.repository import HistoryCursor, HistoryPage, Method, ResourceStore, ResourceVersion
 from fhir_server.type_aliases import JsonObject
 
 Interaction = Literal[
@@ -69,14 +68,6 @@ _WRITE_ACTIONS: dict[str, Action] = {"update": "update", "patch": "update", "del
 _AUDITED_ELSEWHERE = frozenset(
     {"vread", "history-instance", "update", "delete", "patch", "search", "operation"}
 )
-ENTRY_INTERACTIONS: dict[str, Interaction] = {
-    "GET": "read",
-    "HEAD": "read",
-    "POST": "create",
-    "PUT": "update",
-    "PATCH": "patch",
-    "DELETE": "delete",
-}
 
 
 class AuditSink(Protocol):
@@ -89,7 +80,7 @@ class AuditSink(Protocol):
 class SecuredStore:
     def __init__(
         self,
-        repository: MongoRepository,
+        repository: ResourceStore,
         access: AccessContext,
         audit: AuditSink,
         *,
@@ -133,11 +124,11 @@ class SecuredStore:
         return self.engine
 
     def for_interaction(self, interaction: Interaction) -> SecuredStore:
-        """The same caller doing another interaction (each batch entry by its method)."""
+        """The same caller doing another interaction (each batch entry by its route in the route table)."""
         return self._rebind(self._inner, interaction)
 
     def _rebind(
-        self, repository: MongoRepository, interaction: Interaction, audit: AuditSink | None = None
+        self, repository: ResourceStore, interaction: Interaction, audit: AuditSink | None = None
     ) -> SecuredStore:
         return SecuredStore(
             repository,

@@ -4,26 +4,20 @@ server SHALL ... check that the jti value has not been previously encountered fo
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError
-
-from fhir_server.auth.expiring import ensure_ttl
+from fhir_server.storage.documents import Documents
+from fhir_server.storage.errors import DuplicateKey
 
 
 class AssertionReplay:
-    def __init__(self, db: Database[dict[str, Any]]) -> None:
-        self._seen = db.get_collection("auth_assertions")
-
-    def ensure_indexes(self) -> None:
-        ensure_ttl(self._seen)
+    def __init__(self, documents: Documents) -> None:
+        self._seen = documents.collection("auth_assertions")  # unique by _id; expiry index
 
     def first_use(self, issuer: str, jti: str, exp: int, leeway: int) -> bool:
         """Record the jti; False if it was seen before. Kept past `exp` for the leeway the check allows."""
         expires = datetime.fromtimestamp(exp, UTC) + timedelta(seconds=leeway + 1)
         try:
             self._seen.insert_one({"_id": f"{issuer}\n{jti}", "expires": expires})
-        except DuplicateKeyError:
+        except DuplicateKey:
             return False
         return True

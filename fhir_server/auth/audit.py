@@ -2,7 +2,10 @@
 issued or refused, access denied) and for every read and write of patient data: who, what, when, from where.
 
 They live in their own collection `audit_events` as R4 AuditEvent JSON (checked against the fhir.resources
-R4B model) with a few indexed search keys beside it. The request path only puts a small record on a queue;
+R4B model), each in a version document of the FHIR repository's shape (`fhir_server.storage.mongo`: `id`,
+`v`, `cur`, `del`, `ts`, `res`, and the search keys `sp` of the registry's AuditEvent parameters), so the one
+search engine finds them (`fhir_server.auth.audit_search`). An event is written once and never changed:
+version 1, current, never deleted. The request path only puts a small record on a queue;
 a background thread builds, validates and inserts the events in batches with write concern `j: false`
 (acknowledged by the database, not waiting for its journal flush): an audit write never delays a read.
 The price is that events of the last moments before a crash of the database can be lost.
@@ -21,17 +24,23 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from fhir.resources.R4B.auditevent import AuditEvent
-from pymongo import IndexModel
+from pymongo import UpdateOne
 from pymongo.database import Database
 from pymongo.write_concern import WriteConcern
 
+from fhir_server.search.extract import split_resource_keys
+from fhir_server.search.index import search_indexes
+from fhir_server.storage.documents import MongoCollection
 from fhir_server.storage.mongo import format_instant
+from fhir_server.storage.repository import VersionReader
+from fhir_server.type_aliases import Document
 
 log = logging.getLogger(__name__)
 
 Category = Literal["rest", "login", "denied"]
 Outcome = Literal["0", "4", "8"]
 COLLECTION = "audit_events"
+RESOURCE_TYPE = "AuditEvent"
 USER_SYSTEM = "urn:imaging-federation:user"
 CLIENT_SYSTEM = "urn:imaging-federation:client"
 _DCM = "http://dicom.nema.org/resources/ontology/DCM"
@@ -80,15 +89,20 @@ class AuditLog:
             self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
             self._thread.start()
 
-    def ensure_indexes(self) -> None:
-        self._events.create_indexes(
-            [
-                IndexModel([("ts", -1)], name="recorded"),
-                IndexModel([("agents", 1), ("ts", -1)], name="agent"),
-                IndexModel([("entities", 1), ("ts", -1)], name="entity"),
-                IndexModel([("types", 1), ("ts", -1)], name="type"),
-            ]
-        )
+    def prepare_search(self) -> None:
+        """The search index of the FHIR repository's collections, on the same keys, and the search keys of
+        events stored before AuditEvent search went through the search engine (they had none), so they are
+        found like the rest. Idempotent; the background writer runs it when it starts, off the request
+        path (the collection's other indexes are in fhir_server.storage.schema)."""
+        self._events.create_indexes([index.model() for index in search_indexes(RESOURCE_TYPE)])
+        batch: list[UpdateOne] = []
+        for doc in self._events.find({"cur": {"$exists": False}}, {"res": 1, "ts": 1}):
+            batch.append(UpdateOne({"_id": doc["_id"]}, {"$set": _version_fields(doc["res"], doc["ts"])}))
+            if len(batch) == _BATCH:
+                self._events.bulk_write(batch, ordered=False)
+                batch = []
+        if batch:
+            self._events.bulk_write(batch, ordered=False)
 
     def record(self, record: AuditRecord) -> None:
         if self._thread is None:
@@ -114,7 +128,17 @@ class AuditLog:
     def collection(self) -> Any:
         return self._events
 
+    @property
+    def versions(self) -> AuditVersions:
+        """The events as the search engine reads a type's versions (`fhir_server.search.engine`), through
+        the storage layer's collection (driver errors become storage errors)."""
+        return AuditVersions(MongoCollection(self._events))
+
     def _run(self) -> None:
+        try:
+            self.prepare_search()
+        except Exception:
+            log.exception("could not prepare the audit log for search")
         while True:
             first = self._queue.get()
             batch = [first]
@@ -145,7 +169,21 @@ class AuditLog:
         self._events.insert_many([_document(r) for r in records], ordered=False)
 
 
-def _document(record: AuditRecord) -> dict[str, Any]:
+@dataclass(frozen=True)
+class AuditVersions:
+    """The audit collection as the search engine's `SearchBackend` (`fhir_server.storage.repository`), for
+    AuditEvent only: the audit search refuses chains and includes, so the engine never asks for another
+    type."""
+
+    events: VersionReader
+
+    def collection(self, resource_type: str) -> VersionReader:
+        if resource_type != RESOURCE_TYPE:
+            raise LookupError(f"the audit log holds AuditEvents only, not {resource_type}")
+        return self.events
+
+
+def _document(record: AuditRecord) -> Document:
     event = audit_event(record)
     try:
         AuditEvent.model_validate(event)
@@ -153,16 +191,28 @@ def _document(record: AuditRecord) -> dict[str, Any]:
         log.exception("audit event %s does not validate; stored as built", event["id"])
     who = record.who
     agents = {a for a in (who.subject, who.client_id, who.fhir_user) if a}
-    kind = _TYPES[record.category]
     return {
         "_id": event["id"],
-        "ts": record.recorded,
+        **_version_fields(event, record.recorded),
+        # Read directly by the SMART Health Link access log (`entities`, indexed) and operators' queries.
         "agents": sorted(agents),
         "entities": sorted({*record.entities, *(f"Patient/{p}" for p in record.patients)}),
-        "patients": sorted(set(record.patients)),
-        "types": [kind["code"], f"{kind['system']}|{kind['code']}", record.subtype],
-        "outcome": record.outcome,
+    }
+
+
+def _version_fields(event: dict[str, Any], recorded: datetime) -> Document:
+    """The fields of a version document of `fhir_server.storage.mongo`: the first and only version, live.
+    References in events are relative (`Type/id`), so no base URL is needed to index them."""
+    keys = split_resource_keys(event)
+    return {
+        "id": event["id"],
+        "v": 1,
+        "cur": True,
+        "del": False,
+        "m": "POST",
+        "ts": recorded,
         "res": event,
+        "sp": {"k": keys.indexed, "t": keys.unindexed, "x": keys.exact},
     }
 
 
@@ -222,13 +272,16 @@ def _agents(who: Who) -> list[dict[str, Any]]:
         )
     if who.client_id or who.role is None:
         client = who.client_id or who.subject
+        application: dict[str, Any] = {
+            "type": {"coding": [{"system": _DCM, "code": "110150", "display": "Application"}]},
+            "who": {"identifier": {"system": CLIENT_SYSTEM, "value": client}, "display": client},
+        }
+        if who.role is None:
+            # A service acting as itself: the token's subject (who it stands for, `altid` in a search)
+            # may differ from the client that holds it.
+            application["altId"] = who.subject
         agents.append(
-            {
-                "type": {"coding": [{"system": _DCM, "code": "110150", "display": "Application"}]},
-                "who": {"identifier": {"system": CLIENT_SYSTEM, "value": client}, "display": client},
-                "requestor": who.role is None,
-                **({} if who.role is not None else network),
-            }
+            {**application, "requestor": who.role is None, **({} if who.role is not None else network)}
         )
     return agents
 

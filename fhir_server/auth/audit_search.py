@@ -1,113 +1,87 @@
-"""`GET [base]/AuditEvent?…`: a small dedicated search over the audit collection, for admins.
+"""`GET [base]/AuditEvent?…` for admins: FHIR search (https://hl7.org/fhir/R4/search.html) over the audit
+log, through the same parser, compiler and engine as every other search.
 
-Parameters (all optional, combined with AND; a repeated parameter is AND-ed too, as in FHIR search):
-- `date` — `recorded`, with prefix eq (whole given precision), ge, gt, le, lt: `date=ge2024-05-01T00:00:00Z`
-- `agent` — user name, client id or fhirUser reference (`Patient/123`) of the one who acted
-- `entity` — a reference the event is about (`ImagingStudy/1`, `Patient/7`)
-- `patient` — a patient id (or `Patient/id`) whose data the event concerns
-- `type` — event type or subtype code, with or without system: `rest`, `110114` (token issued or refused),
-  `110113` (access denied), `read`, `create`, …
-- `outcome` — 0 success, 4 refused / minor failure, 8 serious failure
-- `_count` (default and maximum from the page-size settings), `_offset` for the next pages.
-Newest first. Unknown parameters are an error (400), so a typo never widens the result silently.
+The parameters are R4's AuditEvent SearchParameters (`fhir_server/search/data`, AuditEvent is a standalone
+type there): `date` (recorded), `altid` (the subject of the token that acted), `agent`
+(`agent:identifier=alice` for a user or client, `agent=Practitioner/1` for a fhirUser), `entity`,
+`patient`, `type` (110114 token, 110113 denied, rest), `subtype` (read, create, search-type, …),
+`outcome`, `action`, `address`, and `_id`/`_lastUpdated`; prefixes and modifiers
+as for any search, `_count` and keyset `_page` links, `_sort` (newest first by default).
+
+Differences from a search of the FHIR repository, each on purpose:
+- unknown parameters are always a 400 (as if `Prefer: handling=strict`): a typo must not widen what an
+  auditor believes is a narrow answer;
+- as for every standalone type (`fhir_server.search.standalone`): no chains, `_include` or `_revinclude`
+  (patient data an include would show must come through the secured store, audited), `_summary` only as
+  `count`, no `_elements`.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Sequence
 from typing import Any
-from urllib.parse import urlencode
 
-from fhir_server.errors import FhirError, Problem
-from fhir_server.params import parse_count, parse_instant, parse_non_negative
+from fhir_server.api.context import RequestContext
+from fhir_server.auth.audit import RESOURCE_TYPE, AuditLog
+from fhir_server.search import paging
+from fhir_server.search.access import AccessFilter, Letter
+from fhir_server.search.bundle import entry, searchset
+from fhir_server.search.conditions import Clause
+from fhir_server.search.engine import SearchEngine, SearchLimits
+from fhir_server.search.page_links import page_links
+from fhir_server.search.request import parse_search
+from fhir_server.search.sorting import sort_candidates
+from fhir_server.search.standalone import refuse_unsupported
 
-_ALLOWED = {
-    "date",
-    "agent",
-    "entity",
-    "patient",
-    "type",
-    "outcome",
-    "_count",
-    "_offset",
-    "_format",
-    "_pretty",
-}
-_RANGE = {"ge": "$gte", "gt": "$gt", "le": "$lte", "lt": "$lt"}
+# Newest first, as an audit trail is read; a `_sort` of the caller's own replaces it.
+_DEFAULT_SORT = ("_sort", "-date")
 
 
-def audit_query(params: list[tuple[str, str]]) -> dict[str, Any]:
-    clauses: list[dict[str, Any]] = []
-    for name, value in params:
-        if name not in _ALLOWED:
-            raise FhirError(Problem.INVALID, f"Unknown AuditEvent search parameter {name!r}", [name])
-        if name == "date":
-            clauses.append(_date_clause(value))
-        elif name == "agent":
-            clauses.append({"agents": value})
-        elif name == "entity":
-            clauses.append({"entities": value})
-        elif name == "patient":
-            clauses.append({"patients": value.removeprefix("Patient/")})
-        elif name == "type":
-            clauses.append({"types": value})
-        elif name == "outcome":
-            clauses.append({"outcome": value})
-    return {"$and": clauses} if clauses else {}
+class _AdminsOnly:
+    """The access filter of the audit search: everything for an administrator, nothing otherwise. The route
+    refuses others first; this keeps the rule inside every query too."""
 
+    def __init__(self, is_admin: bool) -> None:
+        self._is_admin = is_admin
 
-def _date_clause(value: str) -> dict[str, Any]:
-    prefix, rest = (value[:2], value[2:]) if value[:2] in (*_RANGE, "eq") else ("eq", value)
-    moment = parse_instant(rest, "date")
-    if prefix != "eq":
-        return {"ts": {_RANGE[prefix]: moment}}
-    return {"ts": {"$gte": moment, "$lt": _end_of_precision(rest, moment)}}
-
-
-def _end_of_precision(text: str, start: datetime) -> datetime:
-    """The end of the period a date of this precision denotes (https://hl7.org/fhir/R4/search.html#date)."""
-    if len(text) == 4:
-        return start.replace(year=start.year + 1)
-    if len(text) == 7:
-        return (
-            start.replace(year=start.year + 1, month=1)
-            if start.month == 12
-            else start.replace(month=start.month + 1)
-        )
-    if len(text) == 10:
-        return start + timedelta(days=1)
-    return start + (timedelta(seconds=1) if text.count(":") >= 2 else timedelta(minutes=1))
+    def clause(self, resource_type: str, letter: Letter) -> Clause | None:
+        return None if self._is_admin else Clause("(access)", [], 0.0, empty=True)
 
 
 def search_bundle(
-    collection: Any, params: list[tuple[str, str]], base_url: str, default_count: int, max_count: int
+    audit: AuditLog,
+    ctx: RequestContext,
+    pairs: Sequence[tuple[str, str]],
+    *,
+    is_admin: bool,
+    limits: SearchLimits,
+    own_bases: Sequence[str],
+    default_count: int,
+    max_count: int,
 ) -> dict[str, Any]:
-    query = audit_query(params)
-    single = dict(params)
-    count = parse_count(single.get("_count"), default_count, max_count)
-    offset = parse_non_negative(single.get("_offset", "0"), "_offset")
-    total = collection.count_documents(query)
-    docs = list(collection.find(query, {"res": 1}).sort([("ts", -1), ("_id", -1)]).skip(offset).limit(count))
-    kept = [(k, v) for k, v in params if k not in ("_offset", "_count")] + [("_count", str(count))]
-    links = [{"relation": "self", "url": f"{base_url}/AuditEvent?{urlencode([*kept, ('_offset', offset)])}"}]
-    if offset + count < total:
-        links.append(
-            {
-                "relation": "next",
-                "url": f"{base_url}/AuditEvent?{urlencode([*kept, ('_offset', offset + count)])}",
-            }
-        )
-    return {
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "total": total,
-        "link": links,
-        "entry": [
-            {
-                "fullUrl": f"{base_url}/AuditEvent/{d['res']['id']}",
-                "resource": d["res"],
-                "search": {"mode": "match"},
-            }
-            for d in docs
-        ],
-    }
+    access: AccessFilter = _AdminsOnly(is_admin)
+    engine = SearchEngine(audit.versions, limits, own_bases, access)
+    if not any(key.split(":", 1)[0] == "_sort" for key, _ in pairs):
+        pairs = [*pairs, _DEFAULT_SORT]
+    request = parse_search(
+        RESOURCE_TYPE,
+        pairs,
+        strict=True,
+        default_count=default_count,
+        max_count=max_count,
+        max_or_values=limits.max_or_values,
+        max_parameters=limits.max_parameters,
+    )
+    refuse_unsupported(request)
+    token = paging.decode(request.page, request.sort_signature) if request.page else None
+    matches = engine.candidates(RESOURCE_TYPE, engine.clauses(request.criteria))
+    ranked = sort_candidates(matches, request.sort)
+    count = 0 if request.summary == "count" else request.count
+    page = paging.paginate(ranked, request.sort, count, token)
+    entries = [
+        entry(ctx, v.resource, "match")
+        for v in engine.load(RESOURCE_TYPE, page.entries)
+        if v.resource is not None
+    ]
+    total = None if request.total == "none" and request.summary != "count" else len(matches)
+    return searchset(ctx, RESOURCE_TYPE, page_links(request, page), entries, total)

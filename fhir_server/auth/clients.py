@@ -29,13 +29,12 @@ from urllib.parse import urlsplit
 from authlib.oauth2.rfc6749 import ClientMixin
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, KeySetSerialization
-from pymongo import ReturnDocument
-from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError
 
 from fhir_server.auth.passwords import hash_secret, verify_secret
 from fhir_server.auth.revocation import Revocations
 from fhir_server.auth.scopes import CONTEXT_SCOPES, ScopeSet, parse_resource_scope, split
+from fhir_server.storage.documents import Documents
+from fhir_server.storage.errors import DuplicateKey
 
 ClientKind = Literal["public", "confidential-symmetric", "confidential-asymmetric"]
 CLIENT_KINDS: tuple[ClientKind, ...] = ("public", "confidential-symmetric", "confidential-asymmetric")
@@ -217,15 +216,15 @@ def _loopback(host: str) -> bool:
 
 
 class ClientRegistry:
-    def __init__(self, db: Database[dict[str, Any]]) -> None:
-        self._clients = db.get_collection("auth_clients")
-        self._revocations = Revocations(db)
+    def __init__(self, documents: Documents) -> None:
+        self._clients = documents.collection("auth_clients")
+        self._revocations = Revocations(documents)
 
     def add(self, client: Client) -> None:
         doc = {"_id": client.client_id, **_to_doc(client), "created": datetime.now(UTC)}
         try:
             self._clients.insert_one(doc)
-        except DuplicateKeyError:
+        except DuplicateKey:
             raise ClientRegistrationError(f"client {client.client_id!r} already exists") from None
 
     def get(self, client_id: str) -> Client | None:
@@ -233,7 +232,7 @@ class ClientRegistry:
         return None if doc is None else _from_doc(doc)
 
     def list(self) -> list[Client]:
-        return [_from_doc(d) for d in self._clients.find().sort("_id", 1)]
+        return [_from_doc(d) for d in self._clients.find(sort=[("_id", 1)])]
 
     def remove(self, client_id: str) -> bool:
         if self.get(client_id) is None:
@@ -241,7 +240,7 @@ class ClientRegistry:
         deleted = self._revocations.deactivating(
             "client", client_id, lambda: self._clients.delete_one({"_id": client_id})
         )
-        return deleted.deleted_count == 1
+        return deleted == 1
 
     def set_disabled(self, client_id: str, disabled: bool) -> Client | None:
         """Disable (revoking every token issued to the client) or re-enable; None if there is no such client.
@@ -252,9 +251,7 @@ class ClientRegistry:
 
         def change() -> dict[str, Any] | None:
             update = {"$set": {"disabled": disabled}}
-            return self._clients.find_one_and_update(
-                {"_id": client_id}, update, return_document=ReturnDocument.AFTER
-            )
+            return self._clients.find_one_and_update({"_id": client_id}, update, return_after=True)
 
         doc = self._revocations.deactivating("client", client_id, change) if disabled else change()
         return None if doc is None else _from_doc(doc)

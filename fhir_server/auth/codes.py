@@ -6,15 +6,13 @@ of its user and client (revocation.py): one that predates a deletion or disablin
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from authlib.oidc.core import AuthorizationCodeMixin
-from pymongo import IndexModel
-from pymongo.database import Database
 
-from fhir_server.auth.expiring import digest, ensure_ttl, expires_in, now
+from fhir_server.auth.expiring import digest, expires_in, now
 from fhir_server.auth.principal import Principal
 from fhir_server.auth.revocation import Generations
+from fhir_server.storage.documents import Documents
 
 CODE_LIFETIME_SECONDS = 60
 # A replayed code must still be recognised (to revoke its tokens) after it expired.
@@ -59,11 +57,8 @@ class IssuedFromCode:
 
 
 class AuthorizationCodes:
-    def __init__(self, db: Database[dict[str, Any]]) -> None:
-        self._codes = db.get_collection("auth_codes")
-
-    def ensure_indexes(self) -> None:
-        ensure_ttl(self._codes, IndexModel([("client_id", 1), ("nonce", 1)], name="nonce"))
+    def __init__(self, documents: Documents) -> None:
+        self._codes = documents.collection("auth_codes")
 
     def save(self, code: str, record: AuthorizationCode) -> None:
         self._codes.insert_one(

@@ -31,10 +31,11 @@ from fhir_server.auth.server_base import announced_base
 from fhir_server.auth.tokens import Grant, mint_access_token
 from fhir_server.auth.urls import Urls
 from fhir_server.auth.users import User, UserError
-from fhir_server.db import connect
 from fhir_server.resource_types import MODELS
 from fhir_server.search import index as search_index
+from fhir_server.search.migration import ensure_server_schema
 from fhir_server.settings import Settings
+from fhir_server.storage.connection import connect
 from fhir_server.storage.mongo import MongoRepository
 
 Command = Callable[[argparse.Namespace, Settings], int]
@@ -44,9 +45,8 @@ Command = Callable[[argparse.Namespace, Settings], int]
 def _auth(settings: Settings) -> Iterator[AuthComponents]:
     connection = connect(settings, "cli")
     try:
-        repository = MongoRepository(
-            connection, list(MODELS), search_index.index_values, search_index.index_models
-        )
+        ensure_server_schema(connection, None)  # indexes only: re-indexing is the server's start-up
+        repository = MongoRepository(connection, list(MODELS), search_index.index_values)
         auth = build_auth(settings, connection, repository, background_audit=False)
         try:
             yield auth
@@ -68,7 +68,7 @@ def _token(args: argparse.Namespace, settings: Settings) -> int:
     with _auth(settings) as auth:
         if args.patient and not _patient_exists(auth, args.patient):
             print(f"warning: Patient/{args.patient} does not exist (yet)", file=sys.stderr)
-        urls = Urls.for_base(args.aud or announced_base(auth.db, settings))
+        urls = Urls.for_base(args.aud or announced_base(auth.documents, settings))
         grant = Grant(
             subject=args.subject,
             scope=scopes.text,

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
-from pymongo.database import Database
 
 from fhir_server.auth.assertion_replay import AssertionReplay
 from fhir_server.auth.audit import AuditLog
@@ -19,15 +16,16 @@ from fhir_server.auth.refresh_tokens import RefreshTokens
 from fhir_server.auth.revocation import Revocations
 from fhir_server.auth.tokens import TokenVerifier
 from fhir_server.auth.users import UserRegistry
-from fhir_server.db import DatabaseConnection
 from fhir_server.settings import Settings
-from fhir_server.storage.mongo import MongoRepository
+from fhir_server.storage.connection import DatabaseConnection
+from fhir_server.storage.documents import Documents
+from fhir_server.storage.repository import Repository
 
 
 @dataclass
 class AuthComponents:
     settings: Settings
-    db: Database[dict[str, Any]]
+    documents: Documents
     keys: KeyStore
     clients: ClientRegistry
     users: UserRegistry
@@ -40,7 +38,7 @@ class AuthComponents:
     client_keys: ClientKeys
     audit: AuditLog
     verifier: TokenVerifier
-    repository: MongoRepository | None  # the patient picker lists Patients from it
+    repository: Repository | None  # the patient picker lists Patients from it
 
     @property
     def development(self) -> bool:
@@ -53,31 +51,29 @@ class AuthComponents:
 def build_auth(
     settings: Settings,
     connection: DatabaseConnection,
-    repository: MongoRepository | None = None,
+    repository: Repository | None = None,
     *,
     background_audit: bool = True,
 ) -> AuthComponents:
-    db = connection.db
-    revocations = Revocations(db)
-    keys = KeyStore(db)
-    auth = AuthComponents(
+    """The collections' indexes are the schema's (`fhir_server.storage.schema.ensure_schema`, run by the
+    caller at start-up)."""
+    documents = connection.documents
+    revocations = Revocations(documents)
+    keys = KeyStore(documents)
+    return AuthComponents(
         settings=settings,
-        db=db,
+        documents=documents,
         keys=keys,
-        clients=ClientRegistry(db),
-        users=UserRegistry(db),
-        codes=AuthorizationCodes(db),
-        refresh_tokens=RefreshTokens(db),
+        clients=ClientRegistry(documents),
+        users=UserRegistry(documents),
+        codes=AuthorizationCodes(documents),
+        refresh_tokens=RefreshTokens(documents),
         revocations=revocations,
-        assertions=AssertionReplay(db),
-        launches=LaunchContexts(db),
-        pending=PendingAuthorizations(db),
+        assertions=AssertionReplay(documents),
+        launches=LaunchContexts(documents),
+        pending=PendingAuthorizations(documents),
         client_keys=ClientKeys(),
-        audit=AuditLog(db, background=background_audit),
+        audit=AuditLog(connection.db, background=background_audit),
         verifier=TokenVerifier(keys, revocations),
         repository=repository,
     )
-    for store in (auth.codes, auth.refresh_tokens, revocations, auth.assertions, auth.launches, auth.pending):
-        store.ensure_indexes()
-    auth.audit.ensure_indexes()
-    return auth

@@ -1,8 +1,8 @@
 """Helpers for the short-lived records of the authorization server (codes, launches, refresh tokens…).
 
-Each such collection has a TTL index on `expires`; since TTL deletion runs only now and then, every
-lookup also checks `expires` itself. Secrets handed to clients (codes, refresh tokens) are stored only as
-SHA-256 digests, so a database dump does not yield usable credentials.
+Each such collection has a TTL index on `expires` (fhir_server.storage.schema); since TTL deletion runs
+only now and then, every lookup also checks `expires` itself. Secrets handed to clients (codes, refresh
+tokens) are stored only as SHA-256 digests, so a database dump does not yield usable credentials.
 """
 
 from __future__ import annotations
@@ -10,13 +10,6 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
-
-from pymongo import IndexModel
-from pymongo.collection import Collection
-
-
-def ensure_ttl(collection: Collection[dict[str, Any]], *extra: IndexModel) -> None:
-    collection.create_indexes([IndexModel([("expires", 1)], name="ttl", expireAfterSeconds=0), *extra])
 
 
 def now() -> datetime:

@@ -19,7 +19,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from joserfc.jwk import KeySet, RSAKey
-from pymongo.database import Database
+
+from fhir_server.storage.documents import Documents
 
 SIGNING_ALGORITHM = "RS256"
 # Longest lifetime of anything we sign (CLI tokens may live up to a day); retired keys outlive it.
@@ -35,8 +36,8 @@ class SigningKey:
 
 
 class KeyStore:
-    def __init__(self, db: Database[dict[str, Any]]) -> None:
-        self._keys = db.get_collection("auth_keys")
+    def __init__(self, documents: Documents) -> None:
+        self._keys = documents.collection("auth_keys")
         self._lock = threading.Lock()
         self._signing: SigningKey | None = None
         self._signing_checked = 0.0
@@ -83,7 +84,7 @@ class KeyStore:
     def describe(self) -> list[dict[str, Any]]:
         return [
             {"kid": d["_id"], "created": d["created"], "retired": d.get("retired")}
-            for d in self._keys.find({}, {"private": 0}).sort("created", -1)
+            for d in self._keys.find({}, {"private": 0}, sort=[("created", -1)])
         ]
 
     def _newest_active(self) -> SigningKey | None:
@@ -106,8 +107,10 @@ class KeyStore:
         horizon = datetime.now(UTC) - MAX_SIGNED_LIFETIME
         return list(
             self._keys.find(
-                {"$or": [{"retired": None}, {"retired": {"$gte": horizon}}]}, {"private": 0}
-            ).sort("created", -1)
+                {"$or": [{"retired": None}, {"retired": {"$gte": horizon}}]},
+                {"private": 0},
+                sort=[("created", -1)],
+            )
         )
 
 

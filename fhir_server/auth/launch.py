@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from typing import Any
 
-from pymongo.database import Database
-
-from fhir_server.auth.expiring import ensure_ttl, expires_in, live, now
+from fhir_server.auth.expiring import expires_in, live, now
+from fhir_server.storage.documents import Documents
 
 LAUNCH_LIFETIME_SECONDS = 3600
 
@@ -23,11 +21,8 @@ class LaunchContext:
 
 
 class LaunchContexts:
-    def __init__(self, db: Database[dict[str, Any]]) -> None:
-        self._launches = db.get_collection("auth_launches")
-
-    def ensure_indexes(self) -> None:
-        ensure_ttl(self._launches)
+    def __init__(self, documents: Documents) -> None:
+        self._launches = documents.collection("auth_launches")
 
     def create(self, patient: str | None, client_id: str | None = None) -> LaunchContext:
         launch = secrets.token_urlsafe(24)

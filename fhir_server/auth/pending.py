@@ -11,10 +11,8 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from pymongo import ReturnDocument
-from pymongo.database import Database
-
-from fhir_server.auth.expiring import digest, ensure_ttl, expires_in, live
+from fhir_server.auth.expiring import digest, expires_in, live
+from fhir_server.storage.documents import Documents
 
 PENDING_LIFETIME_SECONDS = 15 * 60
 MAX_LOGIN_FAILURES = 5
@@ -36,11 +34,8 @@ class PendingAuthorization:
 
 
 class PendingAuthorizations:
-    def __init__(self, db: Database[dict[str, Any]]) -> None:
-        self._pending = db.get_collection("auth_pending")
-
-    def ensure_indexes(self) -> None:
-        ensure_ttl(self._pending)
+    def __init__(self, documents: Documents) -> None:
+        self._pending = documents.collection("auth_pending")
 
     def create(
         self,
@@ -88,7 +83,7 @@ class PendingAuthorizations:
             {"_id": tx, "failures": {"$lt": MAX_LOGIN_FAILURES}},
             {"$inc": {"failures": 1}},
             {"failures": 1},
-            return_document=ReturnDocument.AFTER,
+            return_after=True,
         )
         return None if doc is None else int(doc["failures"])
 

@@ -18,12 +18,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pymongo import IndexModel
-from pymongo.database import Database
-
-from fhir_server.auth.expiring import digest, ensure_ttl, expires_in, now
+from fhir_server.auth.expiring import digest, expires_in, now
 from fhir_server.auth.principal import Principal
 from fhir_server.auth.revocation import Generations
+from fhir_server.storage.documents import Documents
 
 ONLINE_ACCESS_SECONDS = 8 * 3600
 
@@ -62,11 +60,8 @@ class Issued:
 
 
 class RefreshTokens:
-    def __init__(self, db: Database[dict[str, Any]]) -> None:
-        self._tokens = db.get_collection("auth_refresh_tokens")
-
-    def ensure_indexes(self) -> None:
-        ensure_ttl(self._tokens, IndexModel([("family", 1)], name="family"))
+    def __init__(self, documents: Documents) -> None:
+        self._tokens = documents.collection("auth_refresh_tokens")
 
     def save(
         self,

@@ -26,10 +26,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
-from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError
-
-from fhir_server.auth.expiring import ensure_ttl
+from fhir_server.storage.documents import Documents
+from fhir_server.storage.errors import DuplicateKey
 
 SubjectKind = Literal["user", "client"]
 T = TypeVar("T")
@@ -87,14 +85,11 @@ def _generations(found: dict[str, dict[str, Any]], subject: str, client_id: str 
 
 
 class Revocations:
-    def __init__(self, db: Database[dict[str, Any]]) -> None:
-        self._revoked = db.get_collection("auth_revoked")
-
-    def ensure_indexes(self) -> None:
-        ensure_ttl(self._revoked)
+    def __init__(self, documents: Documents) -> None:
+        self._revoked = documents.collection("auth_revoked")
 
     def revoke(self, jti: str, exp: int) -> None:
-        with contextlib.suppress(DuplicateKeyError):  # revoking twice is fine
+        with contextlib.suppress(DuplicateKey):  # revoking twice is fine
             self._revoked.insert_one({"_id": jti, "expires": datetime.fromtimestamp(exp, UTC)})
 
     def revoke_all_of(self, kind: SubjectKind, name: str) -> None:

@@ -1,5 +1,6 @@
 """`GET [base]/AuditEvent/{id}` and `GET [base]/AuditEvent?…` for admin tokens (see audit_search for the
-parameters). AuditEvents are written by the server only: no create, update or delete."""
+parameters: FHIR search over the audit log). AuditEvents are written by the server only: no create, update
+or delete."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from fhir_server.auth.audit_search import search_bundle
 from fhir_server.auth.enforcement import access_of, forbidden
 from fhir_server.auth.routes_oauth import components
 from fhir_server.errors import FhirError, Problem
+from fhir_server.search.engine import SearchLimits
 
 router = APIRouter(prefix="/fhir")
 
@@ -28,11 +30,15 @@ def search_audit_events(request: Request, services: ServicesDep, ctx: ContextDep
     audit.flush()
     settings = services.settings
     bundle = search_bundle(
-        audit.collection,
+        audit,
+        ctx,
         list(request.query_params.multi_items()),
-        ctx.base_url,
-        settings.default_page_size,
-        settings.max_page_size,
+        is_admin=access_of(request).is_admin,
+        limits=SearchLimits.of(settings),
+        # References in a query may name this server absolutely; events store them relative.
+        own_bases=tuple(b for b in (ctx.base_url, settings.public_base_url or "") if b),
+        default_count=settings.default_page_size,
+        max_count=settings.max_page_size,
     )
     return FhirJSONResponse(bundle, pretty=ctx.pretty)
 

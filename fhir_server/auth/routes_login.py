@@ -8,6 +8,7 @@ them; the app gets what is left (never more than it asked for and is registered 
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 from urllib.parse import urlencode
@@ -28,10 +29,17 @@ from fhir_server.auth.principal import Principal
 from fhir_server.auth.routes_oauth import BROWSER_COOKIE, authorization_error, components, server_for, urls_of
 from fhir_server.auth.scopes import ADMIN, LAUNCH, LAUNCH_PATIENT, ScopeSet, join, split
 from fhir_server.auth.users import User
+from fhir_server.errors import FhirError
+from fhir_server.resource_types import ID_PATTERN
+from fhir_server.search.conditions import Candidate
+from fhir_server.search.dates import parse_interval
+from fhir_server.search.request import parse_search
 
 router = APIRouter(prefix="/auth")
 _PICKER_LIMIT = 50
-_PICKER_SCAN = 5000
+# Words of the picker's query that become search criteria; more would only narrow an already short list.
+_PICKER_WORDS = 5
+_WORD_SEPARATORS = re.compile(r"[\s,]+")
 # What the signed-in user may see of Patients, as a token of theirs would say it: everything for clinicians
 # and admins, their own record for a patient (fhir_server.auth.policy, user/ scopes).
 _PICKER_SCOPE = "user/Patient.rs"
@@ -140,30 +148,51 @@ def _picker_store(request: Request, user: User | None, client_id: str) -> Secure
 
 
 def _find_patients(store: SecuredStore | None, query: str) -> tuple[list[dict[str, Any]], bool]:
-    """A name/birth-date/id filter over the current Patients the user may see (one AuditEvent for those
-    listed)."""
+    """The Patients the user may see that match the query, by FHIR search through the user's secured store
+    (one AuditEvent for those listed): the first `_PICKER_LIMIT` in id order, shown by name, and whether
+    more matched."""
     if store is None:
         return [], False
-    engine = store.engine
-    needle = query.strip().casefold()
-    candidates = sorted(engine.candidates("Patient", engine.clauses([])), key=lambda c: c.id)
+    engine = store.search_engine("Patient")
+    matches: dict[str, Candidate] = {}
+    for pairs in _picker_searches(query):
+        try:
+            request = parse_search(
+                "Patient", pairs, strict=True, default_count=_PICKER_LIMIT, max_count=_PICKER_LIMIT
+            )
+        except FhirError:
+            continue  # a word no search parameter takes (not a date, say): it matches nobody
+        for candidate in engine.candidates("Patient", engine.clauses(request.criteria)):
+            matches[candidate.id] = candidate
+    ordered = [matches[i] for i in sorted(matches)]
     shown = store.showing()
-    found: list[dict[str, Any]] = []
-    truncated = False
-    for version in engine.load("Patient", candidates[:_PICKER_SCAN]):
-        if version.resource is None:
-            continue
-        summary = _summary(version.resource)
-        haystack = f"{summary['name']} {summary['birth_date'] or ''} {summary['id']}".casefold()
-        if needle and needle not in haystack:
-            continue
-        if len(found) == _PICKER_LIMIT:
-            truncated = True
-            break
-        if shown.visible("Patient", version.resource):
-            found.append(summary)
+    found = [
+        _summary(version.resource)
+        for version in engine.load("Patient", ordered[:_PICKER_LIMIT])
+        if version.resource is not None and shown.visible("Patient", version.resource)
+    ]
     shown.record("patient picker")
-    return sorted(found, key=lambda p: p["name"].casefold()), truncated
+    return sorted(found, key=lambda p: p["name"].casefold()), len(ordered) > _PICKER_LIMIT
+
+
+def _picker_searches(query: str) -> list[list[tuple[str, str]]]:
+    """The FHIR searches the picker's query stands for, their matches united: every word in a name part
+    (`name:contains`, repeated: all words) or, when it is a date, the birth date; and a single word that
+    could be an id, that Patient (`_id`). No words: every Patient."""
+    words = [w for w in _WORD_SEPARATORS.split(query.strip()) if w][:_PICKER_WORDS]
+    criteria = [
+        ("birthdate", word) if parse_interval(word) is not None else ("name:contains", _escaped(word))
+        for word in words
+    ]
+    searches = [criteria]
+    if len(words) == 1 and ID_PATTERN.match(words[0]):
+        searches.append([("_id", words[0])])
+    return searches
+
+
+def _escaped(word: str) -> str:
+    """A word as one search value (https://hl7.org/fhir/R4/search.html#escaping)."""
+    return re.sub(r"([\\$|,])", r"\\\1", word)
 
 
 def _summary(patient: dict[str, Any]) -> dict[str, Any]:

@@ -9,11 +9,8 @@ the server writes (fullUrl, links, Location, discovery, Endpoint addresses, SHL 
 
 from __future__ import annotations
 
-from typing import Any
-
-from pymongo.database import Database
-
 from fhir_server.settings import Settings
+from fhir_server.storage.documents import Documents
 
 # A wildcard bind accepts connections on every interface; loopback is the one address sure to reach it.
 _WILDCARD_HOSTS = ("0.0.0.0", "::", "")
@@ -32,14 +29,14 @@ def fhir_base(settings: Settings) -> str:
     return settings.public_base_url or f"{bind_origin(settings)}/fhir"
 
 
-def record_server_base(db: Database[dict[str, Any]], settings: Settings) -> None:
-    db.get_collection("auth_meta").update_one(
+def record_server_base(documents: Documents, settings: Settings) -> None:
+    documents.collection("auth_meta").update_one(
         {"_id": "server"}, {"$set": {"fhir_base": fhir_base(settings)}}, upsert=True
     )
 
 
-def announced_base(db: Database[dict[str, Any]], settings: Settings) -> str:
+def announced_base(documents: Documents, settings: Settings) -> str:
     if settings.public_base_url:
         return settings.public_base_url
-    doc = db.get_collection("auth_meta").find_one({"_id": "server"})
+    doc = documents.collection("auth_meta").find_one({"_id": "server"})
     return str(doc["fhir_base"]) if doc and doc.get("fhir_base") else fhir_base(settings)

@@ -13,13 +13,11 @@ from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any
 
-from pymongo import ReturnDocument
-from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError
-
 from fhir_server.auth.passwords import hash_secret, verify_secret
 from fhir_server.auth.policy import ROLES, Role
 from fhir_server.auth.revocation import Revocations
+from fhir_server.storage.documents import Documents
+from fhir_server.storage.errors import DuplicateKey
 
 _USERNAME = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
 _FHIR_USER = re.compile(
@@ -79,9 +77,9 @@ class LoginResult:
 
 
 class UserRegistry:
-    def __init__(self, db: Database[dict[str, Any]]) -> None:
-        self._users = db.get_collection("auth_users")
-        self._revocations = Revocations(db)
+    def __init__(self, documents: Documents) -> None:
+        self._users = documents.collection("auth_users")
+        self._revocations = Revocations(documents)
 
     def add(
         self, username: str, password: str, role: str, fhir_user: str | None = None, name: str | None = None
@@ -97,7 +95,7 @@ class UserRegistry:
         }
         try:
             self._users.insert_one(doc)
-        except DuplicateKeyError:
+        except DuplicateKey:
             raise UserError(f"user {username!r} already exists") from None
         return user
 
@@ -136,7 +134,7 @@ class UserRegistry:
                 },
                 {"$inc": {"failures": 1}, "$set": {"last_failure": now}},
             )
-            if within.matched_count:
+            if within.matched:
                 return True
             # No failure within the window: this attempt opens a new one (only one concurrent attempt can,
             # since it moves last_failure into the window for the others).
@@ -144,7 +142,7 @@ class UserRegistry:
                 {"_id": username, "$or": [{"last_failure": None}, {"last_failure": {"$lt": window_start}}]},
                 {"$set": {"failures": 1, "last_failure": now}},
             )
-            if fresh.matched_count:
+            if fresh.matched:
                 return True
         return False
 
@@ -153,7 +151,7 @@ class UserRegistry:
         return None if doc is None else _from_doc(doc)
 
     def list(self) -> list[User]:
-        return [_from_doc(d) for d in self._users.find().sort("_id", 1)]
+        return [_from_doc(d) for d in self._users.find(sort=[("_id", 1)])]
 
     def remove(self, username: str) -> bool:
         if self.get(username) is None:
@@ -161,7 +159,7 @@ class UserRegistry:
         deleted = self._revocations.deactivating(
             "user", username, lambda: self._users.delete_one({"_id": username})
         )
-        return deleted.deleted_count == 1
+        return deleted == 1
 
     def set_disabled(self, username: str, disabled: bool) -> User | None:
         """Disable (revoking every token issued for the user) or re-enable; None if there is no such user."""
@@ -170,9 +168,7 @@ class UserRegistry:
 
         def change() -> dict[str, Any] | None:
             update = {"$set": {"disabled": disabled}}
-            return self._users.find_one_and_update(
-                {"_id": username}, update, return_document=ReturnDocument.AFTER
-            )
+            return self._users.find_one_and_update({"_id": username}, update, return_after=True)
 
         doc = self._revocations.deactivating("user", username, change) if disabled else change()
         return None if doc is None else _from_doc(doc)

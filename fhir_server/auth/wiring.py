@@ -15,9 +15,9 @@ from fhir_server.auth.middleware import BearerAuthentication
 from fhir_server.auth.server_base import fhir_base, record_server_base
 from fhir_server.auth.startup import announce
 from fhir_server.auth.urls import Urls
-from fhir_server.db import DatabaseConnection
 from fhir_server.settings import Settings
-from fhir_server.storage.mongo import MongoRepository
+from fhir_server.storage.connection import DatabaseConnection
+from fhir_server.storage.repository import Repository
 
 # Before the generic FHIR routes: /fhir/{type}/{id} would otherwise take /fhir/.well-known/… and AuditEvent.
 ROUTERS: tuple[APIRouter, ...] = (
@@ -34,10 +34,10 @@ def security_statement(settings: Settings) -> Callable[[str], Mapping[str, Any]]
     return lambda base: capability_security(Urls.for_base(base), development)
 
 
-def start(settings: Settings, connection: DatabaseConnection, repository: MongoRepository) -> AuthComponents:
+def start(settings: Settings, connection: DatabaseConnection, repository: Repository) -> AuthComponents:
     auth = build_auth(settings, connection, repository)
     auth.keys.signing_key()  # generate the first key now rather than on the first token request
-    record_server_base(connection.db, settings)
+    record_server_base(connection.documents, settings)
     announce(settings, fhir_base(settings))
     return auth
 

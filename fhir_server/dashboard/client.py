@@ -14,9 +14,8 @@ gets no consent page: the user is granted what their role allows (fhir_server.au
 
 from __future__ import annotations
 
-from pymongo.errors import DuplicateKeyError
-
 from fhir_server.auth.clients import Client, ClientRegistry
+from fhir_server.storage.errors import DuplicateKey
 
 CLIENT_ID = "fhir-dashboard"
 CLIENT_NAME = "Imaging Federation dashboard"
@@ -39,5 +38,5 @@ def register_client(clients: ClientRegistry) -> None:
     """Create or reset the dashboard's registration (every worker does this at start; it is idempotent)."""
     try:
         clients.put(dashboard_client())
-    except DuplicateKeyError:  # two workers inserted at the same moment: the other one won; update it
+    except DuplicateKey:  # two workers inserted at the same moment: the other one won; update it
         clients.put(dashboard_client())

@@ -28,7 +28,7 @@ from fhir_server.dicomweb.hospitals import (
 )
 from fhir_server.dicomweb.orthanc_errors import OrthancFailure
 from fhir_server.dicomweb.orthanc_rest import OrthancRest
-from fhir_server.dicomweb.runtime import ensure_indexes, sync_services
+from fhir_server.dicomweb.runtime import seal_passwords, sync_services
 from fhir_server.dicomweb.sync import SyncServices, sync_hospital
 from fhir_server.dicomweb.upload import upload_datasets
 from mappers.imaging_study import study_uid_from_identifier
@@ -80,9 +80,9 @@ def load_demo(
     their unaddressed Endpoint and their studies have no images."""
     report = DemoReport()
     report.created = _write_resources(services)
-    report.credentials = _ensure_users(UserRegistry(services.connection.db), data_dir)
+    report.credentials = _ensure_users(UserRegistry(services.connection.documents), data_dir)
     sync = sync_services(services)
-    ensure_indexes(sync)
+    seal_passwords(sync)
     orthancs = orthancs or {}
     for row in rows()["hospitals"]:
         legacy_id, name = str(row["id"]), str(row["name"])

@@ -14,11 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 from urllib.parse import urlsplit, urlunsplit
 
-from pymongo import ASCENDING, IndexModel
-from pymongo.collection import Collection
-from pymongo.database import Database
-
 from fhir_server.master_key import MasterKey
+from fhir_server.storage.documents import ASCENDING, Documents
 from fhir_server.type_aliases import Document
 
 COLLECTION = "hospital_connections"
@@ -98,25 +95,13 @@ def normalize_orthanc_url(url: str) -> str:
 
 
 class ConnectionStore:
-    def __init__(self, db: Database[Document], master_key: MasterKey) -> None:
-        self._collection: Collection[Document] = db.get_collection(COLLECTION)
+    def __init__(self, documents: Documents, master_key: MasterKey) -> None:
+        # Unique `identifier` index: fhir_server.storage.schema.
+        self._collection = documents.collection(COLLECTION)
         self._key = master_key
 
-    @property
-    def database(self) -> Database[Document]:
-        return self._collection.database
-
-    def ensure_indexes(self) -> None:
-        self._collection.create_indexes(
-            [
-                IndexModel([("identifier", ASCENDING)], name="identifier", unique=True),
-                IndexModel([("endpoint_ids", ASCENDING)], name="endpoint_ids"),
-            ]
-        )
-        self._seal_plain_passwords()
-
     def insert(self, connection: HospitalConnection) -> None:
-        """A new hospital; DuplicateKeyError if its id or identifier is registered already."""
+        """A new hospital; DuplicateKey if its id or identifier is registered already."""
         self._collection.insert_one(self._to_doc(connection))
 
     def save(self, connection: HospitalConnection) -> None:
@@ -139,13 +124,13 @@ class ConnectionStore:
         return self.get(key) or self.by_identifier(hospital) or self.by_endpoint(key)
 
     def all(self) -> Iterator[HospitalConnection]:
-        for doc in self._collection.find({}).sort("identifier", ASCENDING):
+        for doc in self._collection.find({}, sort=[("identifier", ASCENDING)]):
             connection = self._from_doc(doc)
             if connection is not None:
                 yield connection
 
-    def _seal_plain_passwords(self) -> None:
-        """Connections saved before passwords were sealed are sealed now (once, at start-up)."""
+    def seal_plain_passwords(self) -> None:
+        """Connections saved before passwords were sealed are sealed now (at start-up; a no-op after)."""
         for doc in self._collection.find({"password": {"$type": "string"}}):
             sealed = self._key.seal(doc["password"].encode())
             self._collection.update_one(

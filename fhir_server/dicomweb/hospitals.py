@@ -24,7 +24,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
-from pymongo.errors import DuplicateKeyError
 
 from fhir_server.auth.audit import AuditRecord, Who
 from fhir_server.dicomweb import ids
@@ -41,7 +40,8 @@ from fhir_server.dicomweb.probes import DICOMWEB_PLUGIN, ping_timeout
 from fhir_server.dicomweb.writes import WriteOutcome, write_if_changed
 from fhir_server.errors import FhirError, Problem
 from fhir_server.settings import Settings
-from fhir_server.storage.mongo import MongoRepository
+from fhir_server.storage.errors import DuplicateKey
+from fhir_server.storage.repository import ResourceStore
 from mappers.endpoint import dicomweb_endpoints
 from mappers.fhir_json import content
 from mappers.legacy import hospital_endpoint_id
@@ -155,7 +155,7 @@ class Registration:
 
 
 def create_hospital(
-    repository: MongoRepository,
+    repository: ResourceStore,
     store: ConnectionStore,
     find_ids: FindIds,
     settings: Settings,
@@ -193,7 +193,7 @@ def create_hospital(
     check = _checked(connection, settings, request.allow_offline)
     try:
         store.insert(connection)
-    except DuplicateKeyError:  # registered by someone else a moment ago
+    except DuplicateKey:  # registered by someone else a moment ago
         raise _exists(store.by_identifier(identifier) or connection) from None
     organization, endpoints = _write_resources(repository, connection, settings)
     return Registration(
@@ -202,7 +202,7 @@ def create_hospital(
 
 
 def update_hospital(
-    repository: MongoRepository,
+    repository: ResourceStore,
     store: ConnectionStore,
     settings: Settings,
     hospital: str,
@@ -359,7 +359,7 @@ def _json_list(response: httpx.Response) -> list[Any]:
 
 
 def _write_resources(
-    repository: MongoRepository, connection: HospitalConnection, settings: Settings
+    repository: ResourceStore, connection: HospitalConnection, settings: Settings
 ) -> tuple[WriteOutcome, dict[str, WriteOutcome]]:
     org_outcome, _ = write_if_changed(repository, _organization(repository, connection))
     endpoint_outcomes = {
@@ -442,7 +442,7 @@ def _source(source: str) -> NationalIdSource:
     )
 
 
-def _organization_id(repository: MongoRepository, find_ids: FindIds, identifier: str) -> str:
+def _organization_id(repository: ResourceStore, find_ids: FindIds, identifier: str) -> str:
     found = find_ids(repository, "Organization", identifier_query(LEGACY_HOSPITAL_ID_SYSTEM, identifier))
     if len(found) > 1:
         raise FhirError(
@@ -462,7 +462,7 @@ def _endpoint_id(org_id: str) -> str:
     return endpoint_id
 
 
-def _organization(repository: MongoRepository, connection: HospitalConnection) -> dict[str, Any]:
+def _organization(repository: ResourceStore, connection: HospitalConnection) -> dict[str, Any]:
     """The stored Organization (as the legacy import or a client left it) with name, identifier and
     Endpoints ensured; a new one otherwise."""
     current = repository.read("Organization", connection.organization_id)
@@ -495,7 +495,7 @@ def _organization(repository: MongoRepository, connection: HospitalConnection) -
 
 
 def rewrite_endpoint_addresses(
-    repository: MongoRepository, store: ConnectionStore, settings: Settings
+    repository: ResourceStore, store: ConnectionStore, settings: Settings
 ) -> list[tuple[str, str, str]]:
     """At start-up: the registered hospitals' Endpoints whose address is our proxy path under another base
     (the server moved to another port or public URL, or an old CLI wrote its default port) get this

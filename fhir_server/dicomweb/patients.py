@@ -33,8 +33,7 @@ from fhir_server.dicomweb.lookup import FindIds, identifier_query
 from fhir_server.dicomweb.writes import write_if_changed
 from fhir_server.patients.candidates import MatchCandidates
 from fhir_server.patients.demographics import REASON, demographic_keys, identifier_values, replaced_by
-from fhir_server.storage.mongo import MongoRepository
-from fhir_server.storage.repository import ResourceVersion
+from fhir_server.storage.repository import ResourceStore, ResourceVersion
 from mappers.dicom_json import DicomJson, items, text
 from mappers.dicom_tags import Tag
 from mappers.legacy_values import canonical_national_id
@@ -67,19 +66,17 @@ class PatientMatch:
 class PatientMatcher:
     def __init__(
         self,
-        repository: MongoRepository,
+        repository: ResourceStore,
         find_ids: FindIds,
         hospital: HospitalConnection,
         national_id_system: str,
-        candidates: MatchCandidates | None = None,
+        candidates: MatchCandidates,
     ) -> None:
         self._repository = repository
         self._find_ids = find_ids
         self._hospital = hospital
         self._national_system = national_id_system
-        # The sync is built by code that predates candidates (SyncServices): it reaches their collection
-        # through the database the repository already uses.
-        self._candidates = candidates or MatchCandidates(repository.collection("Patient").database)
+        self._candidates = candidates
 
     def match(self, attributes: DicomJson, study_uid: str) -> PatientMatch:
         """`attributes`: the study's patient module (QIDO result with an instance's metadata as fallback)."""

@@ -40,6 +40,7 @@ from fhir_server.dicomweb.sync import HospitalSyncResult, SyncServices, sync_hos
 from fhir_server.dicomweb.sync_state import SyncStateStore
 from fhir_server.dicomweb.synced_studies import SyncedStudies
 from fhir_server.master_key import MasterKey
+from fhir_server.patients.candidates import MatchCandidates
 from fhir_server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -69,24 +70,26 @@ class DicomwebRuntime:
 
 
 def sync_services(services: Services) -> SyncServices:
-    db = services.connection.db
+    documents = services.connection.documents
     return SyncServices(
         repository=services.repository,
         find_ids=resolve_find_ids(services.find_ids),
-        connections=ConnectionStore(db, MasterKey.load_or_create(services.settings.data_dir)),
-        state=SyncStateStore(db),
-        studies=SyncedStudies(db),
+        connections=ConnectionStore(documents, MasterKey.load_or_create(services.settings.data_dir)),
+        state=SyncStateStore(documents),
+        studies=SyncedStudies(documents),
+        candidates=MatchCandidates(documents),
         settings=services.settings,
+        connection=services.connection,
     )
 
 
-def ensure_indexes(sync: SyncServices) -> None:
-    sync.connections.ensure_indexes()
-    sync.studies.ensure_indexes()
+def seal_passwords(sync: SyncServices) -> None:
+    """Start-up data fix of hospital connections (their indexes are the schema's, created with the app)."""
+    sync.connections.seal_plain_passwords()
 
 
 def _start_up(sync: SyncServices) -> None:
-    ensure_indexes(sync)
+    seal_passwords(sync)
     settings = sync.settings
     try:
         record_server_base(settings)

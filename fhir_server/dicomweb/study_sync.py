@@ -26,7 +26,7 @@ from fhir_server.dicomweb.orthanc_rest import OrthancRest
 from fhir_server.dicomweb.patients import PatientMatch, PatientMatcher
 from fhir_server.dicomweb.synced_studies import SyncedStudies, SyncedStudy
 from fhir_server.dicomweb.writes import WriteOutcome, merged, write_if_changed
-from fhir_server.storage.mongo import MongoRepository
+from fhir_server.storage.repository import ResourceStore
 from mappers.dicom_json import with_fallback
 from mappers.fhir_json import content
 from mappers.imaging_study import study_from_dicom_json
@@ -65,7 +65,7 @@ _PENDING_SUBJECT = "Patient/pending-match"
 
 @dataclass
 class StudyContext:
-    repository: MongoRepository
+    repository: ResourceStore
     find_ids: FindIds
     studies: SyncedStudies
     hospital: HospitalConnection

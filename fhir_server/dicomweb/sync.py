@@ -38,8 +38,10 @@ from fhir_server.dicomweb.study_sync import StudyContext, StudyOutcome, mark_del
 from fhir_server.dicomweb.sync_state import SyncStateStore
 from fhir_server.dicomweb.synced_studies import SyncedStudies, SyncedStudy
 from fhir_server.errors import FhirError
+from fhir_server.patients.candidates import MatchCandidates
 from fhir_server.settings import Settings
-from fhir_server.storage.mongo import MongoRepository
+from fhir_server.storage.connection import DatabaseConnection
+from fhir_server.storage.repository import ResourceStore
 from mappers.errors import DicomMappingError
 from terminology.systems import DICOM_UID_SYSTEM
 
@@ -134,16 +136,20 @@ class HospitalSyncResult:
 class SyncServices:
     """What a pass needs; built from the server's Services or by the CLI."""
 
-    repository: MongoRepository
+    repository: ResourceStore
     find_ids: FindIds
     connections: ConnectionStore
     state: SyncStateStore
     studies: SyncedStudies
+    candidates: MatchCandidates
     settings: Settings
+    connection: DatabaseConnection  # the CLI's audit log (fhir_server.cli_dicomweb)
 
     def study_context(self, hospital: HospitalConnection) -> StudyContext:
         zone = ZoneInfo(self.settings.dicom_timezone) if self.settings.dicom_timezone else None
-        matcher = PatientMatcher(self.repository, self.find_ids, hospital, self.settings.national_id_system)
+        matcher = PatientMatcher(
+            self.repository, self.find_ids, hospital, self.settings.national_id_system, self.candidates
+        )
         return StudyContext(self.repository, self.find_ids, self.studies, hospital, matcher, zone)
 
 

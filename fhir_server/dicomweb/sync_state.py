@@ -18,11 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo.collection import Collection
-from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError
-
-from fhir_server.type_aliases import Document
+from fhir_server.storage.documents import Documents
+from fhir_server.storage.errors import DuplicateKey
 
 COLLECTION = "sync_state"
 LEASE = timedelta(minutes=10)
@@ -58,8 +55,8 @@ def instant(value: datetime | None) -> str | None:
 
 
 class SyncStateStore:
-    def __init__(self, db: Database[Document]) -> None:
-        self._collection: Collection[Document] = db.get_collection(COLLECTION)
+    def __init__(self, documents: Documents) -> None:
+        self._collection = documents.collection(COLLECTION)
         self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     def get(self, organization_id: str) -> HospitalSyncState:
@@ -83,7 +80,7 @@ class SyncStateStore:
                 {"$set": {"lease_owner": self._owner, "lease_until": now + LEASE}},
                 upsert=True,
             )
-        except DuplicateKeyError:
+        except DuplicateKey:
             # The upsert tried to insert because the filter did not match: the document exists, leased.
             return False
         return True

@@ -11,10 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from pymongo import ASCENDING, IndexModel
-from pymongo.collection import Collection
-from pymongo.database import Database
-
+from fhir_server.storage.documents import Documents
 from fhir_server.type_aliases import Document
 
 COLLECTION = "synced_studies"
@@ -30,16 +27,8 @@ class SyncedStudy:
 
 
 class SyncedStudies:
-    def __init__(self, db: Database[Document]) -> None:
-        self._collection: Collection[Document] = db.get_collection(COLLECTION)
-
-    def ensure_indexes(self) -> None:
-        self._collection.create_indexes(
-            [
-                IndexModel([("hospital", ASCENDING), ("study_uid", ASCENDING)], name="hospital_uid"),
-                IndexModel([("hospital", ASCENDING), ("deleted", ASCENDING)], name="hospital_deleted"),
-            ]
-        )
+    def __init__(self, documents: Documents) -> None:
+        self._collection = documents.collection(COLLECTION)  # indexes: fhir_server.storage.schema
 
     def record(self, organization_id: str, orthanc_id: str, study_uid: str, fhir_id: str) -> None:
         self._collection.replace_one(

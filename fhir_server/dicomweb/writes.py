@@ -7,8 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Literal
 
-from fhir_server.storage.mongo import MongoRepository
-from fhir_server.storage.repository import ResourceVersion, VersionConflict
+from fhir_server.storage.repository import ResourceStore, ResourceVersion, VersionConflict
 from fhir_server.type_aliases import JsonObject
 from fhir_server.validation import validate_resource
 from mappers.fhir_json import content
@@ -29,9 +28,7 @@ def merged(existing: JsonObject | None, produced: JsonObject, owned: Iterable[st
     return {**kept, **produced}
 
 
-def write_if_changed(
-    repository: MongoRepository, resource: JsonObject
-) -> tuple[WriteOutcome, ResourceVersion]:
+def write_if_changed(repository: ResourceStore, resource: JsonObject) -> tuple[WriteOutcome, ResourceVersion]:
     """Validate against the R4B model, then write a new version unless the stored one has the same content.
 
     Raises FhirError when the resource is not valid FHIR. A concurrent writer is retried, not overwritten.

@@ -5,6 +5,11 @@ processed in the spec's order (DELETE, POST, PUT/PATCH, GET/HEAD) and answered i
 `urn:uuid:` fullUrls of POSTed resources get server ids before anything is written, and every reference to
 them is rewritten; conditional references (`Patient?identifier=…`) must match exactly one resource.
 Batch entries succeed or fail one by one, each failure answered by its own OperationOutcome.
+
+Every entry is a `FhirRequest` dispatched through the same route table as HTTP (fhir_server.core.routes), with
+the caller's store re-bound to the entry's route; rows marked `in_bundle` may be named (read, vread, history,
+create, update, patch, delete, and search in a batch). `entry.response` is made from the handler's
+`FhirResult`.
 """
 
 from __future__ import annotations
@@ -13,19 +18,19 @@ import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
-from starlette.responses import Response
 
-from fhir_server.access.store import ENTRY_INTERACTIONS, SecuredStore
-from fhir_server.api.context import RequestContext
-from fhir_server.api.responses import FhirJSONResponse
+from fhir_server.access.store import SecuredStore
+from fhir_server.core.context import RequestContext
+from fhir_server.core.negotiation import check_request_body_type
+from fhir_server.core.request import FhirRequest, Headers
+from fhir_server.core.result import FhirResult
+from fhir_server.core.routing import RouteTable
 from fhir_server.errors import FhirError, Problem
-from fhir_server.interactions import delete, history, patch, read, update, vread
 from fhir_server.interactions.common import WriteRules
 from fhir_server.resource_types import MODELS, require_type
 from fhir_server.search.locks import CriteriaLock, criteria_key
@@ -33,9 +38,6 @@ from fhir_server.search.matching import parse_criteria
 from fhir_server.storage.mongo import TransactionsUnsupported, format_instant
 from fhir_server.storage.repository import ResourceVersion
 from fhir_server.validation import check_resource_shape, parse_json
-
-CAPABILITY_BATCH = "batch"
-CAPABILITY_TRANSACTION = "transaction"
 
 _ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
 
@@ -58,18 +60,28 @@ class _Entry:
         return value.partition("?")[2] or value
 
 
+def batch_or_transaction(req: FhirRequest, table: RouteTable) -> FhirResult:
+    """POST [base]: the handler of the table's batch/transaction row."""
+    check_request_body_type(req.header("content-type"))
+    settings = req.services.settings
+    return process(
+        req,
+        table,
+        req.store,
+        max_entries=settings.max_bundle_entries,
+        locks=req.services.criteria_locks(),
+    )
+
+
 def process(
+    req: FhirRequest,
+    table: RouteTable,
     repository: SecuredStore,
-    ctx: RequestContext,
-    rules: WriteRules,
-    body: bytes,
     *,
-    default_count: int,
-    max_count: int,
     max_entries: int,
     locks: CriteriaLock,
-) -> Response:
-    bundle = parse_json(body)
+) -> FhirResult:
+    bundle = parse_json(req.body)
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise FhirError(
             Problem.INVALID, "POST [base] takes a Bundle of type batch or transaction", ["Bundle"]
@@ -88,7 +100,8 @@ def process(
             ["Bundle.entry"],
         )
     entries = [_parse_entry(i, e) for i, e in enumerate(raw_entries)]
-    runner = _Runner(ctx, rules, default_count, max_count)
+    runner = _Runner(req, table)
+    ctx = req.context
     if kind == "batch":
         results = [runner.run_isolated(repository, e, locks) for e in entries]
         return _response_bundle(ctx, "batch-response", results)
@@ -134,22 +147,18 @@ def _parse_entry(index: int, raw: Any) -> _Entry:
 
 
 class _Runner:
-    def __init__(
-        self,
-        ctx: RequestContext,
-        rules: WriteRules,
-        default_count: int,
-        max_count: int,
-    ) -> None:
-        self.ctx = ctx
-        self.rules = rules
-        self.default_count = default_count
-        self.max_count = max_count
+    def __init__(self, request: FhirRequest, table: RouteTable) -> None:
+        self.request = request
+        self.table = table
+        self.ctx = request.context
+        self.rules: WriteRules = request.services.rules
         self.references: dict[str, str] = {}
+        self.in_transaction = False
 
     # -- transaction preparation -----------------------------------------------------------------------
 
     def prepare_transaction(self, repository: SecuredStore, entries: list[_Entry]) -> None:
+        self.in_transaction = True
         for e in entries:
             path, _ = self._split(e)
             if e.method == "POST":
@@ -216,7 +225,6 @@ class _Runner:
             return {"response": {"status": _status(exc.status), "outcome": exc.outcome()}}
 
     def run(self, repository: SecuredStore, entry: _Entry) -> dict[str, Any]:
-        repository = repository.for_interaction(ENTRY_INTERACTIONS[entry.method])
         try:
             return self._run(repository, entry)
         except FhirError as exc:
@@ -230,31 +238,37 @@ class _Runner:
             ) from None
 
     def _run(self, repository: SecuredStore, entry: _Entry) -> dict[str, Any]:
+        """The entry as a request through the table, its store bound to its route (`FhirRequest.store`)."""
         path, query = self._split(entry)
-        parts = path.split("/")
-        resource_type = parts[0]
-        body = orjson.dumps(entry.resource) if entry.resource is not None else b""
-        if entry.method == "POST" and len(parts) == 1:
-            return self._create(repository, entry, resource_type, query)
-        if entry.method == "PUT" and len(parts) == 2:
-            return _from_response(
-                update.update(
-                    repository, self.ctx, self.rules, resource_type, parts[1], body, if_match=entry.if_match
-                )
+        found = self.table.match(entry.method, path)
+        if found is None or not found.route.in_bundle or found.route.handler is None:
+            raise FhirError(Problem.NOT_SUPPORTED, f"{entry.method} {entry.url} is not supported in a bundle")
+        outer = self.request
+        request = FhirRequest(
+            method=entry.method,
+            path=path,
+            services=outer.services,
+            query=tuple(parse_qsl(query, keep_blank_values=True)),
+            headers=Headers([("If-Match", entry.if_match)] if entry.if_match else []),
+            body=orjson.dumps(entry.resource) if entry.resource is not None else b"",
+            base_url=outer.base_url,
+            prefer=outer.prefer,
+            pretty=outer.pretty,
+            caller=repository,
+            components=outer.components,
+            audit_path=f"{outer.audit_path} entry[{entry.index}] {entry.method} {path}",
+        ).bound(found.route, found.params)
+        if self.in_transaction and found.route.interaction == "search-type":
+            # The search engine reads committed data: in a transaction it would miss the bundle's own writes.
+            raise FhirError(
+                Problem.NOT_SUPPORTED,
+                "Search is not supported inside a transaction; use a batch or a separate request",
             )
-        if entry.method == "PATCH" and len(parts) == 2:
-            return _from_response(
-                patch.patch(
-                    repository, self.ctx, self.rules, resource_type, parts[1], body, if_match=entry.if_match
-                )
-            )
-        if entry.method == "DELETE" and len(parts) == 2:
-            return _from_response(
-                delete.delete(repository, self.ctx, resource_type, parts[1], if_match=entry.if_match)
-            )
-        if entry.method in ("GET", "HEAD"):
-            return self._get(repository, parts, query)
-        raise FhirError(Problem.NOT_SUPPORTED, f"{entry.method} {entry.url} is not supported in a bundle")
+        if found.route.interaction == "create":
+            # Not the create handler: the id was assigned before anything ran (urn:uuid rewriting), and
+            # ifNoneExist is answered here, under the criteria locks the bundle already holds.
+            return self._create(request.store, entry, request.resource_type, query)
+        return _from_result(found.route.handler(request))
 
     def _create(
         self, repository: SecuredStore, entry: _Entry, resource_type: str, query: str
@@ -278,30 +292,6 @@ class _Runner:
         assert entry.assigned is not None
         version = repository.create(resource, entry.assigned.split("/", 1)[1])
         return _from_version(self.ctx, version, "201 Created", location=True)
-
-    def _get(self, repository: SecuredStore, parts: list[str], query: str) -> dict[str, Any]:
-        params = dict(parse_qsl(query))
-        if len(parts) == 2:
-            return _from_response(read.read(repository, self.ctx, parts[0], parts[1]))
-        if len(parts) == 4 and parts[2] == "_history":
-            return _from_response(vread.vread(repository, self.ctx, parts[0], parts[1], parts[3]))
-        if parts[-1] == "_history":
-            resource_type = parts[0] if len(parts) >= 2 else None
-            resource_id = parts[1] if len(parts) == 3 else None
-            return _from_response(
-                history.history(
-                    repository,
-                    self.ctx,
-                    params,
-                    resource_type=resource_type,
-                    resource_id=resource_id,
-                    default_count=self.default_count,
-                    max_count=self.max_count,
-                )
-            )
-        raise FhirError(
-            Problem.NOT_SUPPORTED, "Search is not supported inside a bundle; use a separate request"
-        )
 
     def _split(self, entry: _Entry) -> tuple[str, str]:
         url = entry.url
@@ -353,29 +343,24 @@ def _from_version(
     return entry
 
 
-def _from_response(response: Response) -> dict[str, Any]:
-    out: dict[str, Any] = {"status": _status(response.status_code)}
-    headers = response.headers
-    if "location" in headers:
-        out["location"] = headers["location"]
-    if "etag" in headers:
-        out["etag"] = headers["etag"]
-    if "last-modified" in headers:
-        # Bundle.entry.response.lastModified is a FHIR instant, not the HTTP date of the header (whose
-        # seconds precision the resource's own meta.lastUpdated replaces below when there is one).
-        out["lastModified"] = format_instant(parsedate_to_datetime(headers["last-modified"]))
+def _from_result(result: FhirResult) -> dict[str, Any]:
+    out: dict[str, Any] = {"status": _status(result.status)}
+    if "Location" in result.headers:
+        out["location"] = result.headers["Location"]
+    if "ETag" in result.headers:
+        out["etag"] = result.headers["ETag"]
+    if result.last_modified is not None:
+        # Bundle.entry.response.lastModified is a FHIR instant, to the millisecond as stored.
+        out["lastModified"] = format_instant(result.last_modified)
     entry: dict[str, Any] = {"response": out}
-    if response.body:
-        body = orjson.loads(response.body)
+    body = result.body
+    if body is not None:
         if body.get("resourceType") == "OperationOutcome":
             out["outcome"] = body
         else:
             entry["resource"] = body
-            if isinstance(updated := (body.get("meta") or {}).get("lastUpdated"), str):
-                out["lastModified"] = updated
     return entry
 
 
-def _response_bundle(ctx: RequestContext, kind: str, entries: list[dict[str, Any]]) -> Response:
-    bundle = {"resourceType": "Bundle", "type": kind, "entry": entries}
-    return FhirJSONResponse(bundle, pretty=ctx.pretty)
+def _response_bundle(ctx: RequestContext, kind: str, entries: list[dict[str, Any]]) -> FhirResult:
+    return FhirResult(resource={"resourceType": "Bundle", "type": kind, "entry": entries})

@@ -12,24 +12,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fhir_server import __version__
-from fhir_server.interactions import create, delete, history, patch, read, update, vread
+from fhir_server.interactions import delete
 from fhir_server.resource_types import MODELS
-
-TYPE_INTERACTIONS = [
-    read.CAPABILITY,
-    vread.CAPABILITY,
-    update.CAPABILITY,
-    patch.CAPABILITY,
-    delete.CAPABILITY,
-    history.CAPABILITY_INSTANCE,
-    history.CAPABILITY_TYPE,
-    create.CAPABILITY,
-]
 
 
 @dataclass
 class Capabilities:
-    """What optional features are wired in; each later feature registers itself here."""
+    """What optional features are wired in. The interaction and operation lists come from the route table
+    (fhir_server.core.routes `capability_fields`), so the statement lists exactly what is routed."""
+
+    type_interactions: Sequence[str] = ()
+    system_interactions: Sequence[str] = ()
 
     search_parameters: Mapping[str, Sequence[Mapping[str, Any]]] = field(default_factory=dict)
     search_include: Mapping[str, Sequence[str]] = field(default_factory=dict)
@@ -43,18 +36,14 @@ class Capabilities:
     read_only_search_parameters: Sequence[tuple[str, str]] = ()
     # rest.security; a function of the FHIR base URL because it names absolute OAuth endpoint URLs.
     security: Callable[[str], Mapping[str, Any]] | None = None
-    system_interactions: list[str] = field(
-        default_factory=lambda: [history.CAPABILITY_SYSTEM, "batch", "transaction"]
-    )
 
 
 def capability_statement(caps: Capabilities, base_url: str) -> dict[str, Any]:
     resources = []
     for resource_type in sorted(MODELS):
-        interactions = list(TYPE_INTERACTIONS)
         params = list(caps.search_parameters.get(resource_type, ()))
-        if params:
-            interactions.append("search-type")
+        # search-type only where the type has search parameters to search by.
+        interactions = [c for c in caps.type_interactions if c != "search-type" or params]
         entry: dict[str, Any] = {
             "type": resource_type,
             "profile": f"http://hl7.org/fhir/StructureDefinition/{resource_type}",

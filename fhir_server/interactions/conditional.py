@@ -17,10 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from starlette.responses import Response
-
-from fhir_server.api.context import RequestContext
-from fhir_server.api.responses import outcome_response, resource_response
+from fhir_server.core.context import RequestContext
+from fhir_server.core.result import FhirResult, outcome_result, resource_result
 from fhir_server.errors import FhirError, Problem
 from fhir_server.interactions import create, update
 from fhir_server.interactions.common import WriteRules
@@ -29,18 +27,17 @@ from fhir_server.search.conditions import Candidate
 from fhir_server.search.engine import SearchEngine, SearchLimits
 from fhir_server.search.locks import CriteriaLock
 from fhir_server.search.matching import matches, matching_ids, parse_criteria
-from fhir_server.storage.mongo import MongoRepository
-from fhir_server.storage.repository import Repository, VersionConflict
+from fhir_server.storage.repository import Repository, SearchBackend, VersionConflict
 from fhir_server.validation import parse_resource
 
 DELETE_CAPABILITY = "multiple"
 
 
 # The server's own lookups (sync, hospital registration): (repository, type, query) -> ids.
-FindIds = Callable[[MongoRepository, str, str], list[str]]
+FindIds = Callable[[SearchBackend, str, str], list[str]]
 
 
-def find_ids(repository: MongoRepository, resource_type: str, query_string: str) -> list[str]:
+def find_ids(repository: SearchBackend, resource_type: str, query_string: str) -> list[str]:
     """Ids of live resources matching `Type?query_string`, seen by the server itself (the sync's and the
     import's lookups; requests use their secured store's `find_ids`)."""
     return matching_ids(
@@ -57,7 +54,7 @@ def create_if_none_exist(
     resource_type: str,
     body: bytes,
     if_none_exist: str,
-) -> Response:
+) -> FhirResult:
     resource, warnings = create.new_resource(rules, resource_type, body)
     criteria = parse_criteria(resource_type, if_none_exist, "If-None-Exist")
     with locks.hold(resource_type, criteria):
@@ -67,7 +64,7 @@ def create_if_none_exist(
     if len(found) > 1:
         raise _ambiguous(resource_type, found, "If-None-Exist")
     (version,) = engine.load(resource_type, found)
-    return resource_response(
+    return resource_result(
         ctx, version, location=True, outcome_message=f"{version.reference} already matches If-None-Exist"
     )
 
@@ -83,7 +80,7 @@ def conditional_update(
     body: bytes,
     *,
     if_match: str | None = None,
-) -> Response:
+) -> FhirResult:
     criteria = parse_criteria(resource_type, query, "criteria")
     data = parse_resource(body, resource_type)
     body_id = data.get("id")
@@ -123,7 +120,7 @@ def conditional_delete(
     query: str,
     *,
     max_matches: int,
-) -> Response:
+) -> FhirResult:
     criteria = parse_criteria(resource_type, query, "criteria")
     found = matches(engine, resource_type, criteria)
     if len(found) > max_matches:
@@ -133,7 +130,7 @@ def conditional_delete(
             "(FHIR_MAX_CONDITIONAL_DELETE). Nothing was deleted; use narrower criteria.",
         )
     if not found:
-        return outcome_response(ctx, f"No {resource_type} matches the criteria; nothing was deleted")
+        return outcome_result(ctx, f"No {resource_type} matches the criteria; nothing was deleted")
     deleted = 0
     for candidate in found:
         try:
@@ -143,7 +140,7 @@ def conditional_delete(
             continue  # deleted or changed concurrently; the other writer's result stands
     ids = ", ".join(f"{resource_type}/{c.id}" for c in found[:10])
     more = f" and {len(found) - 10} more" if len(found) > 10 else ""
-    return outcome_response(ctx, f"Deleted {deleted} {resource_type} resource(s): {ids}{more}")
+    return outcome_result(ctx, f"Deleted {deleted} {resource_type} resource(s): {ids}{more}")
 
 
 def _ambiguous(resource_type: str, found: Sequence[Candidate], expression: str) -> FhirError:

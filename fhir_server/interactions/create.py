@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from starlette.responses import Response
-
-from fhir_server.api.context import RequestContext
-from fhir_server.api.responses import resource_response
+from fhir_server.core.context import RequestContext
+from fhir_server.core.result import FhirResult, resource_result
 from fhir_server.errors import Issue
 from fhir_server.interactions.common import WriteRules
 from fhir_server.resource_types import require_type
@@ -20,12 +18,10 @@ from fhir_server.storage.repository import Repository, ResourceVersion
 from fhir_server.type_aliases import JsonObject
 from fhir_server.validation import parse_resource
 
-CAPABILITY = "create"
-
 
 def create(
     repository: Repository, ctx: RequestContext, rules: WriteRules, resource_type: str, body: bytes
-) -> Response:
+) -> FhirResult:
     resource, warnings = new_resource(rules, resource_type, body)
     return created(ctx, repository.create(resource), warnings)
 
@@ -38,8 +34,8 @@ def new_resource(rules: WriteRules, resource_type: str, body: bytes) -> tuple[Js
     return rules.validate(data)
 
 
-def created(ctx: RequestContext, version: ResourceVersion, warnings: Sequence[Issue]) -> Response:
-    return resource_response(
+def created(ctx: RequestContext, version: ResourceVersion, warnings: Sequence[Issue]) -> FhirResult:
+    return resource_result(
         ctx,
         version,
         status=201,

@@ -8,15 +8,12 @@ is 410 Gone and history keeps every version. `If-Match` is honoured. Conditional
 
 from __future__ import annotations
 
-from starlette.responses import Response
-
-from fhir_server.api.context import RequestContext
-from fhir_server.api.responses import outcome_response
+from fhir_server.core.context import RequestContext
+from fhir_server.core.result import FhirResult, outcome_result
 from fhir_server.errors import FhirError, Problem
 from fhir_server.interactions.common import check_target, conflict, parse_version_etag
 from fhir_server.storage.repository import Repository, VersionConflict
 
-CAPABILITY = "delete"
 POLICY = (
     "DELETE of an id that never existed answers 404; DELETE of an already deleted resource answers 200 "
     "(idempotent, no new version); a read after DELETE answers 410 Gone."
@@ -30,7 +27,7 @@ def delete(
     resource_id: str,
     *,
     if_match: str | None = None,
-) -> Response:
+) -> FhirResult:
     check_target(resource_type, resource_id)
     expected = parse_version_etag(if_match) if if_match else None
     try:
@@ -40,7 +37,7 @@ def delete(
     if version is None:
         if repository.read(resource_type, resource_id) is None:
             raise FhirError(Problem.NOT_FOUND, f"{resource_type}/{resource_id} does not exist")
-        return outcome_response(ctx, f"{resource_type}/{resource_id} was already deleted")
-    response = outcome_response(ctx, f"Deleted {resource_type}/{resource_id} (version {version.version})")
-    response.headers["ETag"] = version.etag
-    return response
+        return outcome_result(ctx, f"{resource_type}/{resource_id} was already deleted")
+    result = outcome_result(ctx, f"Deleted {resource_type}/{resource_id} (version {version.version})")
+    result.headers["ETag"] = version.etag
+    return result

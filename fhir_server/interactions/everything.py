@@ -16,10 +16,9 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC
 
 import orjson
-from starlette.responses import Response
 
-from fhir_server.api.context import RequestContext
-from fhir_server.api.responses import FhirJSONResponse
+from fhir_server.core.context import RequestContext
+from fhir_server.core.result import FhirResult
 from fhir_server.errors import FhirError, Problem
 from fhir_server.interactions.common import existing_version
 from fhir_server.params import parse_count, parse_instant
@@ -31,7 +30,6 @@ from fhir_server.search.conditions import Candidate
 from fhir_server.search.engine import SearchEngine, relative_targets
 from fhir_server.storage.repository import Repository
 
-OPERATION = {"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"}
 ORDER = ("Patient", "ImagingStudy", "Endpoint", "Organization")
 _MAX_MERGE_HOPS = 10  # merges chain (A into B, B into C); a longer chain is a hand-made cycle
 
@@ -48,7 +46,7 @@ def patient_everything(
     default_count: int,
     max_count: int,
     visible: Visible = everything_visible,
-) -> Response:
+) -> FhirResult:
     existing_version(repository, "Patient", patient_id)  # 404/410 (a secured store: also when not visible)
     count = parse_count(query.get("_count"), default_count, max_count)
     since = parse_instant(query["_since"], "_since") if query.get("_since") else None
@@ -82,7 +80,7 @@ def patient_everything(
             if v.resource is not None and visible(resource_type, v.resource)
         ]
     bundle = searchset(ctx, f"Patient/{patient_id}/$everything", links, entries, len(members))
-    return FhirJSONResponse(bundle, pretty=ctx.pretty)
+    return FhirResult(resource=bundle)
 
 
 def patient_compartment(engine: SearchEngine, patient_id: str) -> list[Member]:

@@ -12,20 +12,15 @@ from datetime import datetime
 from urllib.parse import urlencode
 
 import orjson
-from starlette.responses import Response
 
-from fhir_server.api.context import RequestContext
-from fhir_server.api.responses import FhirJSONResponse
+from fhir_server.core.context import RequestContext
+from fhir_server.core.result import FhirResult
 from fhir_server.errors import FhirError, Problem
 from fhir_server.interactions.common import check_target
 from fhir_server.params import parse_count, parse_instant
 from fhir_server.resource_types import require_type
 from fhir_server.storage.mongo import format_instant
 from fhir_server.storage.repository import HistoryCursor, Repository, ResourceVersion
-
-CAPABILITY_INSTANCE = "history-instance"
-CAPABILITY_TYPE = "history-type"
-CAPABILITY_SYSTEM = "history-system"
 
 _STATUS = {"POST": "201 Created", "PUT": "200 OK", "PATCH": "200 OK", "DELETE": "204 No Content"}
 
@@ -39,7 +34,7 @@ def history(
     resource_id: str | None = None,
     default_count: int,
     max_count: int,
-) -> Response:
+) -> FhirResult:
     if resource_type is not None and resource_id is not None:
         check_target(resource_type, resource_id)
         if repository.read(resource_type, resource_id) is None:
@@ -76,7 +71,7 @@ def history(
         "link": links,
         "entry": [_entry(ctx, v) for v in page.entries],
     }
-    return FhirJSONResponse(bundle, pretty=ctx.pretty)
+    return FhirResult(resource=bundle)
 
 
 def _entry(ctx: RequestContext, version: ResourceVersion) -> dict[str, object]:

@@ -12,16 +12,14 @@ from __future__ import annotations
 from typing import Any
 
 import jsonpatch
-from starlette.responses import Response
 
-from fhir_server.api.context import RequestContext
-from fhir_server.api.responses import resource_response
+from fhir_server.core.context import RequestContext
+from fhir_server.core.result import FhirResult, resource_result
 from fhir_server.errors import FhirError, Problem
 from fhir_server.interactions.common import WriteRules, conflict, existing_version, parse_version_etag
 from fhir_server.storage.repository import Repository, VersionConflict
 from fhir_server.validation import check_depth, parse_json
 
-CAPABILITY = "patch"
 _RETRIES = 5
 
 
@@ -34,7 +32,7 @@ def patch(
     body: bytes,
     *,
     if_match: str | None = None,
-) -> Response:
+) -> FhirResult:
     operations = _parse_patch(parse_json(body))
     expected = parse_version_etag(if_match) if if_match else None
     for _ in range(_RETRIES):
@@ -62,7 +60,7 @@ def patch(
             if expected is not None:
                 raise conflict(resource_type, resource_id, expected, exc.current_version) from None
             continue
-        return resource_response(
+        return resource_result(
             ctx,
             version,
             outcome_message=f"Patched {version.reference} to version {version.version}",

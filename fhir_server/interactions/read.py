@@ -8,14 +8,10 @@ from __future__ import annotations
 
 from email.utils import parsedate_to_datetime
 
-from starlette.responses import Response
-
-from fhir_server.api.context import RequestContext
-from fhir_server.api.responses import FhirJSONResponse, version_headers
+from fhir_server.core.context import RequestContext
+from fhir_server.core.result import FhirResult, version_result
 from fhir_server.interactions.common import existing_version, parse_version_etag
 from fhir_server.storage.repository import Repository
-
-CAPABILITY = "read"
 
 
 def read(
@@ -26,11 +22,10 @@ def read(
     *,
     if_none_match: str | None = None,
     if_modified_since: str | None = None,
-) -> Response:
+) -> FhirResult:
     version = existing_version(repository, resource_type, resource_id)
-    headers = version_headers(version)
     if if_none_match and (if_none_match.strip() == "*" or _same_version(if_none_match, version.version)):
-        return Response(status_code=304, headers=headers)
+        return version_result(version, 304, body=False)
     if if_modified_since and not if_none_match:
         try:
             since = parsedate_to_datetime(if_modified_since)
@@ -41,8 +36,8 @@ def read(
             and since.tzinfo is not None
             and version.last_updated.replace(microsecond=0) <= since
         ):
-            return Response(status_code=304, headers=headers)
-    return FhirJSONResponse(version.resource, 200, headers, ctx.pretty)
+            return version_result(version, 304, body=False)
+    return version_result(version)
 
 
 def _same_version(header: str, version: int) -> bool:

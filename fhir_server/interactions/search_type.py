@@ -13,10 +13,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from starlette.responses import Response
-
-from fhir_server.api.context import RequestContext
-from fhir_server.api.responses import FhirJSONResponse
+from fhir_server.core.context import RequestContext
+from fhir_server.core.result import FhirResult
 from fhir_server.errors import Issue
 from fhir_server.resource_types import require_type
 from fhir_server.search import paging
@@ -29,8 +27,6 @@ from fhir_server.search.includes import Typed, resolve_includes
 from fhir_server.search.request import SearchRequest, parse_search
 from fhir_server.search.sorting import sort_candidates
 
-CAPABILITY = "search-type"
-
 
 def search(
     engine: SearchEngine,
@@ -41,7 +37,7 @@ def search(
     default_count: int,
     max_count: int,
     visible: Visible = everything_visible,
-) -> Response:
+) -> FhirResult:
     require_type(resource_type)
     request = parse_search(
         resource_type,
@@ -65,7 +61,7 @@ def search(
     entries += _included_entries(engine, ctx, request, page.entries, visible)
     total = None if request.total == "none" and request.summary != "count" else len(matches)
     bundle = searchset(ctx, resource_type, _links(request, page), entries, total)
-    return FhirJSONResponse(bundle, pretty=ctx.pretty)
+    return FhirResult(resource=bundle)
 
 
 def _included_entries(

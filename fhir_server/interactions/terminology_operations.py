@@ -4,8 +4,9 @@
 - `ValueSet/$validate-code` (https://hl7.org/fhir/R4/valueset-operation-validate-code.html)
 - `ValueSet/$expand` (https://hl7.org/fhir/R4/valueset-operation-expand.html)
 - `ConceptMap/$translate` (https://hl7.org/fhir/R4/conceptmap-operation-translate.html)
-at type and instance level, GET (query string) and POST (Parameters); plus read and a small search
-(`url`, `name`, `status`, `_id`) of the shipped CodeSystem, ValueSet, ConceptMap and NamingSystem resources.
+at type and instance level, GET (query string) and POST (Parameters); plus read and FHIR search (`url`,
+`version`, `name`, `title`, `status`, `_id`: fhir_server.search.memory) of the shipped CodeSystem, ValueSet,
+ConceptMap and NamingSystem resources.
 
 Inputs are checked here before the terminology package sees them, so that each bad one is a 400 naming it:
 `count`/`offset` of the query string, and of a Parameters body its JSON shape, R4B structure and the value[x]
@@ -14,16 +15,16 @@ each parameter takes (`Parameters.parameter[2].valueString` where `reverse` want
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fhir.resources.R4B.parameters import Parameters
-from starlette.responses import Response
 
-from fhir_server.api.context import RequestContext
-from fhir_server.api.responses import FhirJSONResponse
+from fhir_server.core.context import RequestContext
+from fhir_server.core.result import FhirResult
 from fhir_server.errors import FhirError, Problem
 from fhir_server.params import parse_non_negative
+from fhir_server.search.memory import search_in_memory
 from fhir_server.validation import check_structure, parameter_entries
 from terminology import operation_inputs
 from terminology.errors import TerminologyError
@@ -46,16 +47,6 @@ _ACCEPTED_VALUE_KEYS = operation_inputs._ACCEPTED_VALUE_KEYS
 _STATUS_OF = {"not-found": Problem.NOT_FOUND, "invalid": Problem.INVALID, "not-supported": Problem.INVALID}
 
 
-def capability_operations() -> dict[str, list[Mapping[str, Any]]]:
-    return {
-        resource_type: [
-            {"name": op, "definition": f"http://hl7.org/fhir/OperationDefinition/{resource_type}-{op}"}
-            for op in ops
-        ]
-        for resource_type, ops in OPERATIONS.items()
-    }
-
-
 def operation(
     service: TerminologyService,
     ctx: RequestContext,
@@ -63,10 +54,11 @@ def operation(
     name: str,
     params: Any,
     resource_id: str | None = None,
-) -> Response:
+) -> FhirResult:
+    """`params`: the query string as `QueryValues` (GET), or the parsed Parameters body (POST)."""
     if name not in OPERATIONS.get(resource_type, ()):
         raise FhirError(Problem.NOT_SUPPORTED, f"Operation ${name} is not defined on {resource_type}")
-    if hasattr(params, "getlist"):
+    if isinstance(params, QueryValues):
         _check_query(name, params)
     else:
         _check_parameters(name, params)
@@ -75,15 +67,26 @@ def operation(
         result = run_operation(service, name, params, instance_url)
     except TerminologyError as exc:
         raise FhirError(_STATUS_OF.get(exc.code, Problem.INVALID), exc.diagnostics) from None
-    return FhirJSONResponse(result, pretty=ctx.pretty)
+    return FhirResult(resource=result)
 
 
-def _check_query(name: str, query: Any) -> None:
+class QueryValues(dict[str, list[str]]):
+    """A query string by name, keeping every value of a repeated parameter (as terminology reads it)."""
+
+    @classmethod
+    def of(cls, pairs: Sequence[tuple[str, str]]) -> QueryValues:
+        values = cls()
+        for key, value in pairs:
+            values.setdefault(key, []).append(value)
+        return values
+
+
+def _check_query(name: str, query: QueryValues) -> None:
     """Integers of the query string (`count`, `offset` of $expand): the terminology package would take a
     value of any size and fail to serialize its echo."""
     for parameter, spec in OPERATION_PARAMETERS[name].items():
         if spec.kind == "integer":
-            for raw in query.getlist(parameter):
+            for raw in query.get(parameter, []):
                 parse_non_negative(raw, parameter)
 
 
@@ -114,38 +117,19 @@ def _check_parameters(name: str, body: Any) -> None:
             )
 
 
-def read(service: TerminologyService, ctx: RequestContext, resource_type: str, resource_id: str) -> Response:
+def read(
+    service: TerminologyService, ctx: RequestContext, resource_type: str, resource_id: str
+) -> FhirResult:
     for resource in service.resources():
         if resource.get("resourceType") == resource_type and resource.get("id") == resource_id:
-            return FhirJSONResponse(resource, pretty=ctx.pretty)
+            return FhirResult(resource=resource)
     raise FhirError(Problem.NOT_FOUND, f"{resource_type}/{resource_id} does not exist")
 
 
 def search(
     service: TerminologyService, ctx: RequestContext, resource_type: str, query: Mapping[str, str]
-) -> Response:
-    criteria = {k: v for k, v in query.items() if k in SEARCH_PARAMETERS}
-    if ctx.prefer.strict:
-        unknown = [k for k in query if k not in SEARCH_PARAMETERS and k not in ("_format", "_pretty")]
-        if unknown:
-            raise FhirError(Problem.INVALID, f"Unknown search parameter '{unknown[0]}'", [unknown[0]])
-    matches = [
-        r
-        for r in service.resources()
-        if r.get("resourceType") == resource_type
-        and all(str(r.get("id" if k == "_id" else k, "")) in v.split(",") for k, v in criteria.items())
-    ]
-    self_url = ctx.url(resource_type) + (
-        "?" + "&".join(f"{k}={v}" for k, v in criteria.items()) if criteria else ""
-    )
-    bundle = {
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "total": len(matches),
-        "link": [{"relation": "self", "url": self_url}],
-        "entry": [
-            {"fullUrl": ctx.url(resource_type, r["id"]), "resource": r, "search": {"mode": "match"}}
-            for r in matches
-        ],
-    }
-    return FhirJSONResponse(bundle, pretty=ctx.pretty)
+) -> FhirResult:
+    """FHIR search over the shipped resources, with the parameters, rules and paging of every search
+    (`fhir_server.search.memory`)."""
+    bundle = search_in_memory(service.resources(), resource_type, list(query.items()), ctx)
+    return FhirResult(resource=bundle)

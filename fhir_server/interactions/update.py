@@ -12,17 +12,14 @@ import random
 import time
 from collections.abc import Sequence
 
-from starlette.responses import Response
-
-from fhir_server.api.context import RequestContext
-from fhir_server.api.responses import resource_response
+from fhir_server.core.context import RequestContext
+from fhir_server.core.result import FhirResult, resource_result
 from fhir_server.errors import FhirError, Issue, Problem
 from fhir_server.interactions.common import WriteRules, check_target, conflict, parse_version_etag
 from fhir_server.storage.repository import Repository, VersionConflict
 from fhir_server.type_aliases import JsonObject
 from fhir_server.validation import parse_resource
 
-CAPABILITY = "update"
 _RETRIES = 5
 
 
@@ -35,7 +32,7 @@ def update(
     body: bytes,
     *,
     if_match: str | None = None,
-) -> Response:
+) -> FhirResult:
     check_target(resource_type, resource_id)
     data = parse_resource(body, resource_type)
     if "id" not in data:
@@ -59,7 +56,7 @@ def store(
     warnings: Sequence[Issue],
     *,
     if_match: str | None = None,
-) -> Response:
+) -> FhirResult:
     """Write a validated resource (carrying its id) as a new version; shared with conditional update."""
     resource_type, resource_id = resource["resourceType"], resource["id"]
     expected = parse_version_etag(if_match) if if_match else None
@@ -75,7 +72,7 @@ def store(
     else:
         raise FhirError(Problem.CONFLICT, f"{resource_type}/{resource_id} is being changed by others; retry")
     verb = "Created" if created else "Updated"
-    return resource_response(
+    return resource_result(
         ctx,
         version,
         status=201 if created else 200,

@@ -7,22 +7,18 @@ request that cannot be understood at all (no resource to validate) is a 400.
 
 from __future__ import annotations
 
-from starlette.responses import Response
-
-from fhir_server.api.context import RequestContext
-from fhir_server.api.responses import FhirJSONResponse
+from fhir_server.core.context import RequestContext
+from fhir_server.core.result import FhirResult
 from fhir_server.errors import FhirError, Issue, Problem, operation_outcome
 from fhir_server.interactions.common import WriteRules
 from fhir_server.resource_types import require_type
 from fhir_server.type_aliases import JsonObject
 from fhir_server.validation import check_resource_shape, parameter_entries, parse_json
 
-CAPABILITY = {"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"}
-
 
 def validate(
     ctx: RequestContext, rules: WriteRules, resource_type: str, body: bytes, resource_id: str | None = None
-) -> Response:
+) -> FhirResult:
     require_type(resource_type)
     data = parse_json(body)
     if isinstance(data, dict) and data.get("resourceType") == "Parameters":
@@ -37,9 +33,9 @@ def validate(
             )
         _, warnings = rules.validate(resource)
     except FhirError as exc:
-        return FhirJSONResponse(exc.outcome(), pretty=ctx.pretty)
+        return FhirResult(resource=exc.outcome())
     issues = [Issue("information", "informational", f"The {resource_type} is valid"), *warnings]
-    return FhirJSONResponse(operation_outcome(issues), pretty=ctx.pretty)
+    return FhirResult(resource=operation_outcome(issues))
 
 
 def _resource_parameter(parameters: JsonObject) -> object:

@@ -5,20 +5,16 @@ A version that records a deletion answers 410 Gone; an unknown version 404.
 
 from __future__ import annotations
 
-from starlette.responses import Response
-
-from fhir_server.api.context import RequestContext
-from fhir_server.api.responses import FhirJSONResponse, version_headers
+from fhir_server.core.context import RequestContext
+from fhir_server.core.result import FhirResult, version_result
 from fhir_server.errors import FhirError, Problem
 from fhir_server.interactions.common import check_target, parse_version_id
 from fhir_server.storage.repository import Repository
 
-CAPABILITY = "vread"
-
 
 def vread(
     repository: Repository, ctx: RequestContext, resource_type: str, resource_id: str, version_id: str
-) -> Response:
+) -> FhirResult:
     check_target(resource_type, resource_id)
     version = repository.vread(resource_type, resource_id, parse_version_id(version_id))
     if version is None:
@@ -29,4 +25,4 @@ def vread(
         raise FhirError(
             Problem.GONE, f"Version {version_id} of {resource_type}/{resource_id} records its deletion"
         )
-    return FhirJSONResponse(version.resource, 200, version_headers(version), ctx.pretty)
+    return version_result(version)

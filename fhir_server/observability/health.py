@@ -17,12 +17,12 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pymongo.errors import PyMongoError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
 from fhir_server.observability.metrics import REGISTRY
 from fhir_server.observability.ops_access import OpsAccess
+from fhir_server.storage.errors import DatabaseUnavailable
 
 router = APIRouter()
 log = logging.getLogger(__name__)
@@ -39,9 +39,9 @@ async def live() -> JSONResponse:
 def _ping(request: Request) -> dict[str, Any]:
     start = time.perf_counter()
     try:
-        request.app.state.services.connection.client.admin.command("ping")
+        request.app.state.services.connection.ping()
         return {"status": "pass", "latency_ms": round((time.perf_counter() - start) * 1000, 2)}
-    except PyMongoError:
+    except DatabaseUnavailable:
         # The driver's text names database hosts and topology: for the log, not for anonymous callers.
         log.exception("readiness: the database did not answer a ping")
         return {"status": "fail"}

@@ -12,7 +12,6 @@ import time
 import uuid
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from pymongo import monitoring
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fhir_server.observability.logs import request_id
@@ -48,27 +47,20 @@ SYNC_LAG = Gauge(
 )
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-_INTERACTIONS = {
-    ("GET", "/fhir/metadata"): "capabilities",
-    ("GET", "/fhir/{resource_type}/{resource_id}"): "read",
-    ("GET", "/fhir/{resource_type}/{resource_id}/_history/{version_id}"): "vread",
-    ("PUT", "/fhir/{resource_type}/{resource_id}"): "update",
-    ("PATCH", "/fhir/{resource_type}/{resource_id}"): "patch",
-    ("DELETE", "/fhir/{resource_type}/{resource_id}"): "delete",
-    ("POST", "/fhir/{resource_type}"): "create",
-    ("GET", "/fhir/{resource_type}"): "search-type",
-    ("POST", "/fhir/{resource_type}/_search"): "search-type",
-    ("GET", "/fhir/{resource_type}/{resource_id}/_history"): "history-instance",
-    ("GET", "/fhir/{resource_type}/_history"): "history-type",
-    ("GET", "/fhir/_history"): "history-system",
-    ("POST", "/fhir"): "batch-transaction",
-}
 
 
 def interaction_of(method: str, route_path: str | None) -> str:
+    """The FHIR interaction of the route table's row (fhir_server.core.routes), else `METHOD path`."""
     if route_path is None:
         return "unmatched"
-    return _INTERACTIONS.get((method, route_path), f"{method} {route_path}")
+    if route_path == "/fhir" or route_path.startswith("/fhir/"):
+        # Imported when first needed: the table imports every interaction, which import far more than metrics.
+        from fhir_server.core.routes import ROUTES
+
+        read_as = "GET" if method == "HEAD" else method
+        if found := ROUTES.interaction_of(read_as, route_path.removeprefix("/fhir").rstrip("/")):
+            return found
+    return f"{method} {route_path}"
 
 
 class RequestObserver:
@@ -118,12 +110,4 @@ class RequestObserver:
             request_id.reset(token)
 
 
-class DatabaseCommandTimer(monitoring.CommandListener):
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        pass
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        DB_LATENCY.labels(event.command_name).observe(event.duration_micros / 1e6)
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        DB_LATENCY.labels(event.command_name).observe(event.duration_micros / 1e6)
+# The database command listener feeding DB_LATENCY is storage's (fhir_server.storage.command_timer).

@@ -16,11 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
-from pymongo.collection import Collection
-from pymongo.database import Database
-
 from fhir_server.dicomweb.sync_state import instant
+from fhir_server.storage.documents import DESCENDING, Documents
 from fhir_server.type_aliases import Document
 
 COLLECTION = "patient_match_candidates"
@@ -75,15 +72,8 @@ def candidate_id(a: str, b: str) -> str:
 
 
 class MatchCandidates:
-    def __init__(self, db: Database[Document]) -> None:
-        self._collection: Collection[Document] = db.get_collection(COLLECTION)
-
-    def ensure_indexes(self) -> None:
-        self._collection.create_indexes(
-            [
-                IndexModel([("status", ASCENDING), ("detected_at", DESCENDING)], name="status_detected"),
-            ]
-        )
+    def __init__(self, documents: Documents) -> None:
+        self._collection = documents.collection(COLLECTION)  # indexes: fhir_server.storage.schema
 
     def record(
         self,
@@ -112,14 +102,14 @@ class MatchCandidates:
             },
             upsert=True,
         )
-        return result.upserted_id is not None
+        return result.upserted
 
     def get(self, candidate: str) -> Candidate | None:
         return _candidate(self._collection.find_one({"_id": candidate}))
 
     def list(self, status: Status | None = "open", limit: int = 200) -> list[Candidate]:
         query: Document = {} if status is None else {"status": status}
-        cursor = self._collection.find(query).sort("detected_at", DESCENDING).limit(limit)
+        cursor = self._collection.find(query, sort=[("detected_at", DESCENDING)], limit=limit)
         return [c for c in map(_candidate, cursor) if c is not None]
 
     def dismiss(self, candidate: str, by: str) -> Candidate | None:
@@ -127,7 +117,7 @@ class MatchCandidates:
         updated = self._collection.find_one_and_update(
             {"_id": candidate, "status": {"$ne": "merged"}},
             {"$set": {"status": "dismissed", "decided_at": datetime.now(UTC), "decided_by": by}},
-            return_document=ReturnDocument.AFTER,
+            return_after=True,
         )
         if updated is not None:
             return _candidate(updated)
@@ -149,7 +139,7 @@ class MatchCandidates:
                 }
             },
         )
-        return result.modified_count
+        return result.modified
 
 
 def _candidate(doc: Document | None) -> Candidate | None:
@@ -171,8 +161,6 @@ def _candidate(doc: Document | None) -> Candidate | None:
     )
 
 
-def start(db: Database[Document]) -> MatchCandidates:
-    """The server's candidate store (app.state.patient_matches), its indexes created."""
-    candidates = MatchCandidates(db)
-    candidates.ensure_indexes()
-    return candidates
+def start(documents: Documents) -> MatchCandidates:
+    """The server's candidate store (app.state.patient_matches)."""
+    return MatchCandidates(documents)

@@ -28,8 +28,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pymongo.errors import PyMongoError
-
 from fhir_server.access.store import SecuredStore
 from fhir_server.auth.policy import Action
 from fhir_server.dicomweb.lookup import identifier_query
@@ -37,13 +35,12 @@ from fhir_server.errors import FhirError, Issue, Problem, operation_outcome
 from fhir_server.interactions.common import WriteRules
 from fhir_server.patients.demographics import replaced_by
 from fhir_server.resource_types import require_valid_id
-from fhir_server.storage.mongo import TransactionsUnsupported
-from fhir_server.storage.repository import ResourceVersion, VersionConflict
+from fhir_server.storage.errors import TransactionConflict
+from fhir_server.storage.repository import ResourceVersion, TransactionsUnsupported, VersionConflict
 from fhir_server.type_aliases import JsonObject
 from fhir_server.validation import parameter_entries, validate_resource
 from mappers.fhir_json import content
 
-OPERATION = {"name": "merge", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-merge"}
 NAME = "Patient/$merge"
 
 _VALUE_TYPES = {
@@ -199,12 +196,8 @@ def merge(store: SecuredStore, rules: WriteRules, request: MergeRequest, nationa
                 result = _apply(tx, plan)
         except TransactionsUnsupported as exc:
             raise FhirError(Problem.NOT_SUPPORTED, f"{NAME} needs database transactions: {exc}") from None
-        except VersionConflict:
+        except (VersionConflict, TransactionConflict):
             raise _changed_meanwhile() from None
-        except PyMongoError as exc:
-            if exc.has_error_label("TransientTransactionError"):
-                raise _changed_meanwhile() from None
-            raise
     issues = _outcome(plan, request.preview)
     description = f"{NAME}{' preview' if request.preview else ''}: {plan.source_ref} into {plan.target_ref}"
     store.audit_shown(

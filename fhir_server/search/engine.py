@@ -25,8 +25,7 @@ from fhir_server.search.references import split_relative
 from fhir_server.search.registry import SearchParam, parameters_of
 from fhir_server.search.request import DEFAULT_MAX_OR_VALUES, DEFAULT_MAX_SEARCH_PARAMETERS
 from fhir_server.settings import Settings
-from fhir_server.storage.mongo import MongoRepository
-from fhir_server.storage.repository import ResourceVersion
+from fhir_server.storage.repository import ResourceVersion, SearchBackend
 
 # Below this expected size the probe reads whole documents: one round trip instead of two.
 _SMALL_RESULT_COST = 50.0
@@ -57,7 +56,7 @@ class SearchEngine:
 
     def __init__(
         self,
-        repository: MongoRepository,
+        repository: SearchBackend,
         limits: SearchLimits,
         own_bases: Sequence[str],
         access: AccessFilter,
@@ -140,11 +139,10 @@ class SearchEngine:
             return []
         params = parameters_of(resource_type)
         driving = tuple(dict.fromkeys(_driving_key(params, key) for key in keys))
-        cursor = self._repository.collection(resource_type).find(keys_filter(driving))
+        collection = self._repository.collection(resource_type)
         if driving == tuple(keys) and guard is None:
-            if limit:
-                cursor = cursor.limit(limit)
-            return [Candidate.from_doc(doc) for doc in cursor]
+            return [Candidate.from_doc(doc) for doc in collection.find(keys_filter(driving), limit=limit)]
+        cursor = collection.find(keys_filter(driving))
         # Driven by another parameter's keys (a superset), or limited by access: keep the resources that
         # have one of `keys` and that the caller may read, up to `limit`.
         wanted = AnyKey(tuple(keys))

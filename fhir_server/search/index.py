@@ -12,10 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from pymongo import IndexModel
-
 from fhir_server.search.extract import split_resource_keys
 from fhir_server.search.keys import INDEX_NAME, KEYS_FIELD
+from fhir_server.storage.schema import Index
 from fhir_server.type_aliases import JsonObject
 
 LIVE: dict[str, Any] = {"cur": True, "del": False}
@@ -32,13 +31,11 @@ class SearchIndexer:
         split = split_resource_keys(resource, self._own_bases)
         return {"k": split.indexed, "t": split.unindexed, "x": split.exact}
 
-    def index_models(self, resource_type: str) -> list[IndexModel]:
-        return index_models(resource_type)
-
 
 def index_values(resource: JsonObject) -> dict[str, list[Any]]:
     return SearchIndexer().index_values(resource)
 
 
-def index_models(resource_type: str) -> list[IndexModel]:
-    return [IndexModel([(KEYS_FIELD, 1)], name=INDEX_NAME, partialFilterExpression=dict(LIVE))]
+def search_indexes(resource_type: str) -> list[Index]:
+    """The search index of a resource collection (its row of `fhir_server.storage.schema`)."""
+    return [Index(INDEX_NAME, ((KEYS_FIELD, 1),), partial=dict(LIVE))]

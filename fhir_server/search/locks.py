@@ -4,7 +4,8 @@ Search-then-write is not atomic, so two concurrent `If-None-Exist: identifier=X`
 match and both create. Each conditional write therefore first inserts a lock document whose `_id` is the
 hash of (type, normalized criteria) into `search_locks`; the unique `_id` makes the insert the mutual
 exclusion, and the holder re-runs the search inside the lock. A lock carries an expiry, so a holder that
-crashed blocks others only until then (a TTL index also sweeps expired locks on servers that run TTL).
+crashed blocks others only until then (a TTL index, fhir_server.storage.schema, also sweeps expired locks on
+servers that run TTL).
 """
 
 from __future__ import annotations
@@ -15,13 +16,11 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from urllib.parse import urlencode
 
-from pymongo.collection import Collection
-from pymongo.errors import DuplicateKeyError
-
 from fhir_server.errors import FhirError, Problem
+from fhir_server.storage.documents import DocumentCollection
+from fhir_server.storage.errors import DuplicateKey
 
 COLLECTION = "search_locks"
 _POLL_SECONDS = 0.01
@@ -33,12 +32,9 @@ def criteria_key(resource_type: str, criteria: Sequence[tuple[str, str]]) -> str
 
 
 class CriteriaLock:
-    def __init__(self, collection: Collection[dict[str, Any]], expiry_seconds: float) -> None:
+    def __init__(self, collection: DocumentCollection, expiry_seconds: float) -> None:
         self._collection = collection
         self._expiry = timedelta(seconds=expiry_seconds)
-
-    def ensure_index(self) -> None:
-        self._collection.create_index("expires", expireAfterSeconds=0, name="lock_expiry")
 
     @contextmanager
     def hold(self, resource_type: str, criteria: Sequence[tuple[str, str]]) -> Iterator[None]:
@@ -58,9 +54,9 @@ class CriteriaLock:
             try:
                 self._collection.insert_one({"_id": key, "owner": owner, "expires": now + self._expiry})
                 return
-            except DuplicateKeyError:
+            except DuplicateKey:
                 # An expired lock belongs to a holder that died; taking it over is safe.
-                if self._collection.delete_one({"_id": key, "expires": {"$lt": now}}).deleted_count:
+                if self._collection.delete_one({"_id": key, "expires": {"$lt": now}}):
                     continue
             if time.monotonic() > deadline:
                 raise FhirError(

@@ -12,6 +12,11 @@ The table is data shipped in the package (`data/`), read and checked once at imp
   `expression` only its paths for that base, a multi-resource `description` only that base's line.
 - `search-parameters-overlay.json`: our decisions over them, per `Base.code` (its `description` says which).
 
+`SEARCH_PARAMETERS` holds the types of the FHIR repository (the overlay's `resource_types`). The overlay's
+`standalone_types` (AuditEvent: the audit log) are searched through the same parser and compiler but live
+outside that repository, so they stay out of it: no chain, `_has` or include reaches them from a search of
+patient data, and the CapabilityStatement's lists stay the repository's. `parameters_of` knows both.
+
 A definition that is not in the overlay, or an overlay entry without a definition, stops the import: the
 server serves every parameter of the Bundle and nothing else, and each needs our decisions to be indexed.
 """
@@ -120,10 +125,14 @@ def load_parameters(
     RegistryDataError naming the file and the entry at the first problem."""
     parsed = _definitions(definitions)
     root = _mapping(overlay, OVERLAY_FILE)
-    _only_keys(root, {"description", "resource_types", "parameters"}, OVERLAY_FILE)
+    _only_keys(root, {"description", "resource_types", "standalone_types", "parameters"}, OVERLAY_FILE)
     resource_types = _strings(root.get("resource_types"), f"{OVERLAY_FILE}: resource_types")
     if not resource_types or len(set(resource_types)) != len(resource_types):
         raise RegistryDataError(f"{OVERLAY_FILE}: resource_types must list each type once")
+    standalone = standalone_types(overlay)
+    if set(standalone) & set(resource_types):
+        raise RegistryDataError(f"{OVERLAY_FILE}: a standalone type is not one of resource_types too")
+    resource_types += standalone
     decisions = dict(_mapping(root.get("parameters"), f"{OVERLAY_FILE}: parameters"))
     common: list[SearchParam] = []
     own: dict[str, list[SearchParam]] = {resource_type: [] for resource_type in resource_types}
@@ -150,9 +159,26 @@ def load_parameters(
     return tuple(common), {resource_type: tuple(params) for resource_type, params in own.items()}
 
 
+def standalone_types(overlay: object) -> list[str]:
+    """The overlay's `standalone_types` (see the module's docstring), each once."""
+    where = f"{OVERLAY_FILE}: standalone_types"
+    types = _strings(_mapping(overlay, OVERLAY_FILE).get("standalone_types", []), where)
+    if len(set(types)) != len(types):
+        raise RegistryDataError(f"{where} must list each type once")
+    return types
+
+
 def build_registry(definitions: object, overlay: object) -> dict[str, dict[str, SearchParam]]:
-    """The registry (`SEARCH_PARAMETERS`) the two files describe, checked."""
-    return _assemble(*load_parameters(definitions, overlay))
+    """The registry (`SEARCH_PARAMETERS`) the two files describe, checked: the repository's types."""
+    common, own = load_parameters(definitions, overlay)
+    standalone = standalone_types(overlay)
+    return _assemble(common, {t: params for t, params in own.items() if t not in standalone})
+
+
+def build_standalone(definitions: object, overlay: object) -> dict[str, dict[str, SearchParam]]:
+    """The parameters of the overlay's `standalone_types` (`STANDALONE_PARAMETERS`), checked."""
+    common, own = load_parameters(definitions, overlay)
+    return _assemble(common, {t: own[t] for t in standalone_types(overlay)})
 
 
 def _definitions(bundle: object) -> list[_Definition]:
@@ -334,18 +360,22 @@ def _assemble(
     return registry
 
 
-COMMON, _OWN = load_parameters(_load(DEFINITIONS_FILE), _load(OVERLAY_FILE))
+_DEFINITIONS, _OVERLAY = _load(DEFINITIONS_FILE), _load(OVERLAY_FILE)
+COMMON, _OWN = load_parameters(_DEFINITIONS, _OVERLAY)
 # The parameters of each type besides COMMON, as the hand-written registry before the data files named them.
 PATIENT = _OWN.get("Patient", ())
 ORGANIZATION = _OWN.get("Organization", ())
 IMAGING_STUDY = _OWN.get("ImagingStudy", ())
 ENDPOINT = _OWN.get("Endpoint", ())
 
-SEARCH_PARAMETERS: Mapping[str, Mapping[str, SearchParam]] = _assemble(COMMON, _OWN)
+SEARCH_PARAMETERS: Mapping[str, Mapping[str, SearchParam]] = build_registry(_DEFINITIONS, _OVERLAY)
+STANDALONE_PARAMETERS: Mapping[str, Mapping[str, SearchParam]] = build_standalone(_DEFINITIONS, _OVERLAY)
 
 
 def parameters_of(resource_type: str) -> Mapping[str, SearchParam]:
-    return SEARCH_PARAMETERS.get(resource_type, {})
+    if resource_type in SEARCH_PARAMETERS:
+        return SEARCH_PARAMETERS[resource_type]
+    return STANDALONE_PARAMETERS.get(resource_type, {})
 
 
 def reference_parameters(resource_type: str) -> list[SearchParam]:

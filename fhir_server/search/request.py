@@ -202,6 +202,8 @@ def _reverse_chain(
             [expression],
         )
     _, source_type, reference_name, rest = parts
+    if source_type not in SEARCH_PARAMETERS:
+        return None  # not a type of the repository (a standalone one such as AuditEvent): unknown here
     reference = parameters_of(source_type).get(reference_name)
     if reference is None or reference.type != "reference" or resource_type not in reference.targets:
         return None

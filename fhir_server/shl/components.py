@@ -19,7 +19,6 @@ from fhir_server.auth.keys import KeyStore
 from fhir_server.auth.passwords import hash_secret
 from fhir_server.auth.revocation import Revocations
 from fhir_server.auth.urls import Urls
-from fhir_server.db import DatabaseConnection
 from fhir_server.master_key import MasterKey
 from fhir_server.settings import Settings
 from fhir_server.shl import content
@@ -28,6 +27,7 @@ from fhir_server.shl.crypto import encrypt_file
 from fhir_server.shl.options import LinkOptions
 from fhir_server.shl.payload import LinkPayload, sorted_flags, with_viewer
 from fhir_server.shl.store import Link, LinkStore
+from fhir_server.storage.connection import DatabaseConnection
 
 MANIFEST_PATH = "/shl/m/"
 FILE_PATH = "/shl/f/"
@@ -191,10 +191,9 @@ class ShlComponents:
 
 
 def start(settings: Settings, connection: DatabaseConnection) -> ShlComponents:
-    store = LinkStore(connection.db)
-    store.ensure_indexes()
+    store = LinkStore(connection.documents)
     master = MasterKey.load_or_create(settings.data_dir)
-    return ShlComponents(settings, store, master, Revocations(connection.db))
+    return ShlComponents(settings, store, master, Revocations(connection.documents))
 
 
 def shl_of(request: HTTPConnection) -> ShlComponents:

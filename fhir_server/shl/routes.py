@@ -34,15 +34,8 @@ from fhir_server.validation import parameter_entries, parse_json
 
 router = APIRouter(prefix="/fhir", tags=["SMART Health Links"])
 
-OPERATIONS: dict[str, list[dict[str, str]]] = {
-    "Patient": [
-        {"name": name, "definition": f"urn:imaging-federation:OperationDefinition/Patient-{name}"}
-        for name in ("shl", "shl-log", "shl-revoke", "shl-qr")
-    ],
-    "ImagingStudy": [
-        {"name": "shl", "definition": "urn:imaging-federation:OperationDefinition/ImagingStudy-shl"}
-    ],
-}
+# The operations are declared in fhir_server/core/data/operations.json, with rows in the route table
+# (fhir_server.core.routes) that name this module as the one serving them.
 
 
 def store_of(request: Request) -> SecuredStore:

@@ -16,10 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo import IndexModel, ReturnDocument
-from pymongo.database import Database
-
-from fhir_server.auth.expiring import ensure_ttl
+from fhir_server.storage.documents import Documents
 
 LINKS = "shl_links"
 LOCATIONS = "shl_locations"
@@ -74,18 +71,10 @@ class Link:
 
 
 class LinkStore:
-    def __init__(self, db: Database[dict[str, Any]]) -> None:
-        self._links = db.get_collection(LINKS)
-        self._locations = db.get_collection(LOCATIONS)
-
-    def ensure_indexes(self) -> None:
-        self._links.create_indexes(
-            [
-                IndexModel([("manifest", 1)], name="manifest", unique=True),
-                IndexModel([("patient", 1), ("created", -1)], name="patient"),
-            ]
-        )
-        ensure_ttl(self._locations)
+    def __init__(self, documents: Documents) -> None:
+        # Unique `manifest`, expiring locations: fhir_server.storage.schema.
+        self._links = documents.collection(LINKS)
+        self._locations = documents.collection(LOCATIONS)
 
     def insert(self, doc: dict[str, Any]) -> Link:
         doc = {
@@ -106,7 +95,7 @@ class LinkStore:
         return Link(doc) if doc else None
 
     def for_patient(self, patient: str) -> list[Link]:
-        return [Link(d) for d in self._links.find({"patient": patient}).sort("created", -1)]
+        return [Link(d) for d in self._links.find({"patient": patient}, sort=[("created", -1)])]
 
     def find_one(self, query: dict[str, Any]) -> Link | None:
         doc = self._links.find_one({**query, "revoked": None}, sort=[("created", -1)])
@@ -118,8 +107,8 @@ class LinkStore:
         doc = self._links.find_one_and_update(
             {"_id": link_id, "attempts": {"$gt": 0}},
             {"$inc": {"attempts": -1}},
-            projection={"attempts": 1},
-            return_document=ReturnDocument.AFTER,
+            {"attempts": 1},
+            return_after=True,
         )
         return None if doc is None else int(doc["attempts"])
 
@@ -131,7 +120,7 @@ class LinkStore:
         doc = self._links.find_one_and_update(
             {"_id": link_id},
             {"$set": {"revoked": now()}},
-            return_document=ReturnDocument.AFTER,
+            return_after=True,
         )
         return Link(doc) if doc else None
 

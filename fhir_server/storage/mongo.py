@@ -22,30 +22,30 @@ from __future__ import annotations
 import copy
 import hashlib
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from pymongo import IndexModel
 from pymongo.client_session import ClientSession
 from pymongo.collection import Collection
-from pymongo.errors import DuplicateKeyError, OperationFailure
+from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError
 
-from fhir_server.db import DatabaseConnection
+from fhir_server.storage.connection import DatabaseConnection
+from fhir_server.storage.errors import TransactionConflict
 from fhir_server.storage.repository import (
     HistoryCursor,
     HistoryPage,
     IndexValues,
     Method,
     ResourceVersion,
+    TransactionsUnsupported,
     VersionConflict,
 )
 from fhir_server.type_aliases import Document, JsonObject
 
-IndexModels = Callable[[str], Sequence[IndexModel]]
+__all__ = ["MongoRepository", "TransactionsUnsupported", "content_hash", "format_instant"]
 
 _WRITE_CONFLICT = 112
 
@@ -54,7 +54,7 @@ def format_instant(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _now() -> datetime:
+def now() -> datetime:
     moment = datetime.now(UTC)
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
@@ -65,29 +65,19 @@ class MongoRepository:
         connection: DatabaseConnection,
         resource_types: Sequence[str],
         index_values: IndexValues,
-        index_models: IndexModels,
     ) -> None:
         self._connection = connection
         self._types = tuple(resource_types)
         self._index_values = index_values
-        self._index_models = index_models
         self._session: ClientSession | None = None
         self._collections: dict[str, Collection[Document]] = {
             t: connection.db.get_collection(t) for t in self._types
         }
 
-    # -- schema -------------------------------------------------------------------------------------------
-
-    def ensure_indexes(self) -> None:
-        for resource_type, collection in self._collections.items():
-            models = [
-                IndexModel([("id", 1), ("v", -1)], name="id_version"),
-                IndexModel([("ts", -1), ("_id", -1)], name="history"),
-                *self._index_models(resource_type),
-            ]
-            collection.create_indexes(models)
+    # -- collections (indexes: fhir_server.storage.schema) -------------------------------------------------
 
     def collection(self, resource_type: str) -> Collection[Document]:
+        """The version documents of a type (outside storage only as a `VersionReader`, for search)."""
         return self._collections[resource_type]
 
     # -- reads --------------------------------------------------------------------------------------------
@@ -115,7 +105,7 @@ class MongoRepository:
         """`resource_id` is for ids the server itself chose beforehand (transaction bundles)."""
         resource_type = resource["resourceType"]
         resource_id = resource_id or str(uuid.uuid4())
-        doc = self._version_doc(resource_type, resource_id, 1, _now(), resource, "POST")
+        doc = self._version_doc(resource_type, resource_id, 1, now(), resource, "POST")
         self._collections[resource_type].insert_one(doc, session=self._session)
         return _to_version(resource_type, doc)
 
@@ -206,13 +196,20 @@ class MongoRepository:
                 "database) for transaction bundles"
             )
         write_concern = self._connection.db.write_concern
-        with (
-            self._connection.client.start_session() as session,
-            session.start_transaction(write_concern=write_concern),
-        ):
-            bound = copy.copy(self)
-            bound._session = session
-            yield bound
+        try:
+            with (
+                self._connection.client.start_session() as session,
+                session.start_transaction(write_concern=write_concern),
+            ):
+                bound = copy.copy(self)
+                bound._session = session
+                yield bound
+        except PyMongoError as exc:
+            # Aborted by a concurrent transaction (in the body or at commit): callers decide whether that is
+            # a conflict for their client; any other driver error stays what it was.
+            if exc.has_error_label("TransientTransactionError"):
+                raise TransactionConflict(str(exc)) from exc
+            raise
 
     @contextmanager
     def _transaction(self) -> Iterator[ClientSession | None]:
@@ -229,91 +226,6 @@ class MongoRepository:
             session.start_transaction(write_concern=write_concern),
         ):
             yield session
-
-    # -- bulk import --------------------------------------------------------------------------------------
-
-    def current_versions(self, resource_type: str, id_prefix: str) -> dict[str, CurrentVersion]:
-        """Latest version of every resource whose id starts with `id_prefix` (an index range scan).
-
-        Bulk imports load this once per type instead of asking per batch: the embedded database answers
-        `$in` and `$or` with a collection scan, so per-batch lookups would make an import quadratic.
-        """
-        # Every version, not `cur: true` ones: SecantusDB plans a second condition as a collection scan (of
-        # every resource of the type, imported or not), while this is a range of the id_version index.
-        query = {"id": {"$gte": id_prefix, "$lt": id_prefix + "\uffff"}}
-        projection = {"_id": 1, "id": 1, "v": 1, "del": 1, "ts": 1, "h": 1}
-        latest: dict[str, CurrentVersion] = {}
-        for d in self._collections[resource_type].find(query, projection, session=self._session):
-            known = latest.get(d["id"])
-            if known is None or known.version < d["v"]:
-                latest[d["id"]] = CurrentVersion(d["_id"], d["v"], d["del"], d["ts"], d.get("h"))
-        return latest
-
-    def import_batch(self, resources: Sequence[JsonObject], known: dict[str, CurrentVersion]) -> ImportCounts:
-        """Write resources with client-chosen ids in bulk: new ones as version 1, changed ones as a new
-        version, unchanged ones (same content hash) not at all, so re-running an import creates nothing.
-
-        Resources of one type per call; `known` is `current_versions()` of that type and is kept up to date.
-        Same as `write_import(prepare_import(...))`.
-        """
-        prepared = self.prepare_import(resources, known)
-        self.write_import(prepared)
-        return prepared.counts
-
-    def prepare_import(
-        self, resources: Sequence[JsonObject], known: dict[str, CurrentVersion]
-    ) -> PreparedImport:
-        """The version documents of an `import_batch`, without writing them (CPU only, so that a bulk
-        import can prepare the next batch while the database writes this one). Updates `known` as if
-        written: batches must then be written in the order they were prepared."""
-        counts = ImportCounts()
-        if not resources:
-            return PreparedImport("", [], [], counts)
-        resource_type = resources[0]["resourceType"]
-        new_docs: list[Document] = []
-        retired: list[str] = []
-        moment = _now()
-        for resource in resources:
-            latest = known.get(resource["id"])
-            if latest is not None and not latest.deleted and latest.content_hash == content_hash(resource):
-                counts.unchanged += 1
-                continue
-            version = 1 if latest is None else latest.version + 1
-            when = moment
-            if latest is not None:
-                when = max(moment, _as_utc(latest.last_updated) + timedelta(milliseconds=1))
-            doc = self._version_doc(resource_type, resource["id"], version, when, resource, "PUT")
-            new_docs.append(doc)
-            known[resource["id"]] = CurrentVersion(doc["_id"], version, False, when, doc["h"])
-            if latest is None:
-                counts.created += 1
-            else:
-                counts.updated += 1
-                retired.append(latest.key)
-        return PreparedImport(resource_type, new_docs, retired, counts)
-
-    def write_import(self, prepared: PreparedImport) -> None:
-        """Journaled writes of a prepared batch: one insert_many, plus one update_many retiring the previous
-        versions of changed resources, both in one transaction where supported."""
-        if not prepared.docs:
-            return
-        collection = self._collections[prepared.resource_type]
-        if not prepared.retired and self._session is None:
-            # Only new resources (a first import): no transaction, which would buy nothing here. Each
-            # stored document is whole and journaled once acknowledged (with its index entries); a crash
-            # mid-batch leaves some of them, which the next run finds by content hash and skips. Measured
-            # on the embedded database: the same work per document either way (about 2,260 Python calls
-            # per ImagingStudy), minus the transaction's two extra round trips per batch.
-            collection.insert_many(prepared.docs, ordered=False)
-            return
-        with self._transaction() as session:
-            collection.insert_many(prepared.docs, ordered=False, session=session)
-            if prepared.retired:
-                collection.update_many(
-                    {"_id": {"$in": prepared.retired}},
-                    {"$set": {"cur": False}, "$unset": {"sp": ""}},
-                    session=session,
-                )
 
     # -- history ------------------------------------------------------------------------------------------
 
@@ -381,23 +293,6 @@ class MongoRepository:
         )
 
 
-@dataclass
-class ImportCounts:
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-
-    def add(self, other: ImportCounts) -> None:
-        self.created += other.created
-        self.updated += other.updated
-        self.unchanged += other.unchanged
-
-    @property
-    def total(self) -> int:
-        """Resources counted: every resource of a batch is exactly one of created, updated or unchanged."""
-        return self.created + self.updated + self.unchanged
-
-
 def content_hash(resource: JsonObject) -> str:
     """Hash of a resource's content, ignoring the server-set meta.versionId and meta.lastUpdated."""
     meta = {k: v for k, v in (resource.get("meta") or {}).items() if k not in ("versionId", "lastUpdated")}
@@ -405,29 +300,6 @@ def content_hash(resource: JsonObject) -> str:
     if meta:
         content["meta"] = meta
     return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()
-
-
-@dataclass
-class PreparedImport:
-    """Version documents of one import batch (one resource type), ready for `write_import`."""
-
-    resource_type: str
-    docs: list[Document]
-    retired: list[str]  # `_id`s of the versions the new documents supersede
-    counts: ImportCounts
-
-
-@dataclass(frozen=True)
-class CurrentVersion:
-    key: str
-    version: int
-    deleted: bool
-    last_updated: datetime
-    content_hash: str | None
-
-
-class TransactionsUnsupported(RuntimeError):
-    """The database is a standalone server: multi-document transactions are not available."""
 
 
 def _after_cursor(resource_type: str, cursor: HistoryCursor) -> Document:
@@ -446,21 +318,21 @@ def _after_cursor(resource_type: str, cursor: HistoryCursor) -> Document:
 
 def _later_than(latest: Document | None) -> datetime:
     # lastUpdated must grow with each version even if the clock does not.
-    moment = _now()
+    moment = now()
     if latest is not None:
-        previous = _as_utc(latest["ts"])
+        previous = as_utc(latest["ts"])
         if moment <= previous:
             moment = previous + timedelta(milliseconds=1)
     return moment
 
 
-def _as_utc(moment: datetime) -> datetime:
+def as_utc(moment: datetime) -> datetime:
     # pymongo hands back its own fixed-offset UTC tzinfo; email.utils and comparisons want datetime.UTC.
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _to_version(resource_type: str, doc: Document) -> ResourceVersion:
-    ts = _as_utc(doc["ts"])
+    ts = as_utc(doc["ts"])
     return ResourceVersion(
         resource_type=resource_type,
         id=doc["id"],

@@ -1,18 +1,21 @@
-"""The storage interface: every resource version of every type, behind one protocol.
+"""The storage interface: every resource version of every type, behind protocols.
 
-Interactions talk only to `Repository`; `fhir_server.storage.mongo` implements it over pymongo. Versions
+Interactions talk only to `Repository`; the server's own store is a `ResourceStore` (a repository with
+transactions and the version documents the search engine reads); `fhir_server.storage.mongo` implements
+both over pymongo. Versions
 are numbered 1, 2, 3… per resource; the repository assigns `meta.versionId` and `meta.lastUpdated` and keeps
 the rest of `meta` as the client sent it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from fhir_server.type_aliases import JsonObject
+from fhir_server.type_aliases import Document, JsonObject
 
 Method = Literal["POST", "PUT", "PATCH", "DELETE"]
 
@@ -102,3 +105,32 @@ class Repository(Protocol):
         count: int,
         cursor: HistoryCursor | None,
     ) -> HistoryPage: ...
+
+
+class VersionReader(Protocol):
+    """Queries on the version documents of one type (shape in `fhir_server.storage.mongo`)."""
+
+    def find(
+        self, filter: Mapping[str, Any], projection: Mapping[str, Any] | None = None, *, limit: int = 0
+    ) -> Iterable[Document]: ...
+
+
+class SearchBackend(Protocol):
+    """What the search engine reads: a type's version documents, queried on their precomputed search keys
+    (`MongoRepository` for the FHIR types, the audit log for AuditEvent)."""
+
+    def collection(self, resource_type: str) -> VersionReader: ...
+
+
+class ResourceStore(Repository, SearchBackend, Protocol):
+    """The server's own store: a repository, searchable, with multi-document transactions."""
+
+    def transaction(self) -> AbstractContextManager[ResourceStore]:
+        """A store whose reads and writes all belong to one transaction (committed when the block ends).
+        Raises TransactionsUnsupported on a standalone database; TransactionConflict when a concurrent
+        transaction aborted this one."""
+        ...
+
+
+class TransactionsUnsupported(RuntimeError):
+    """The database is a standalone server: multi-document transactions are not available."""

@@ -21,12 +21,12 @@ from typing import Any
 import httpx
 import pytest
 
-from fhir_server.db import connect
 from fhir_server.demo.dataset import demo_studies
 from fhir_server.demo.local_orthanc import INSTALL_HINT, missing_orthanc
 from fhir_server.resource_types import MODELS
 from fhir_server.search.index import SearchIndexer
 from fhir_server.settings import Settings
+from fhir_server.storage.connection import connect
 from fhir_server.storage.mongo import MongoRepository
 from tests.server_process import REPO_ROOT, SecuredServer, run_cli, start_server
 
@@ -77,7 +77,7 @@ def repository_of(data: Path) -> Iterator[MongoRepository]:
     connection = connect(Settings(data_dir=data), "cli")
     try:
         indexer = SearchIndexer([""])
-        yield MongoRepository(connection, list(MODELS), indexer.index_values, indexer.index_models)
+        yield MongoRepository(connection, list(MODELS), indexer.index_values)
     finally:
         connection.close()
 

@@ -18,7 +18,7 @@ import pytest
 from fhir_server import legacy_import
 from fhir_server.bindings import binding_checker
 from fhir_server.interactions.common import WriteRules
-from fhir_server.storage.mongo import CurrentVersion, ImportCounts, PreparedImport
+from fhir_server.storage.bulk_load import CurrentVersion, ImportCounts, PreparedImport
 from mappers.legacy import iter_legacy_database, map_legacy_database, new_legacy_import
 from mappers.legacy_modality import modality_lookup_from_terminology
 from terminology.local import LocalTerminology
@@ -211,7 +211,7 @@ def test_streamed_mapping_is_the_whole_mapping() -> None:
 
 
 class _RecordingRepository:
-    """Stands in for MongoRepository: prepares like it, records writes, can fail the n-th write."""
+    """Stands in for BulkLoader: prepares like it, records writes, can fail the n-th write."""
 
     def __init__(self, fail_at: int | None = None) -> None:
         self.written: list[PreparedImport] = []

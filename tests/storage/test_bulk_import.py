@@ -1,5 +1,6 @@
-"""`MongoRepository` bulk writes (`prepare_import`, `write_import`, `import_batch`, `current_versions`) on
-the embedded database: versions, content hashes, retirement, and that imported resources are searchable."""
+"""`BulkLoader` writes (`prepare_import`, `write_import`, `import_batch`, `current_versions`) on the embedded
+database: versions, content hashes, retirement, and that imported resources are searchable through the
+FHIR store (`MongoRepository`) that shares its documents."""
 
 from __future__ import annotations
 
@@ -9,13 +10,14 @@ from typing import Any
 
 import pytest
 
-from fhir_server.db import DatabaseConnection, connect
 from fhir_server.resource_types import MODELS
 from fhir_server.search.access import SERVER_WIDE
 from fhir_server.search.engine import SearchEngine, SearchLimits
 from fhir_server.search.index import SearchIndexer
 from fhir_server.search.request import parse_search
 from fhir_server.settings import Settings
+from fhir_server.storage.bulk_load import BulkLoader
+from fhir_server.storage.connection import DatabaseConnection, connect
 from fhir_server.storage.mongo import MongoRepository
 from tests.server_process import RunningServer
 
@@ -29,8 +31,12 @@ def connection(server: RunningServer) -> Iterator[DatabaseConnection]:
 
 @pytest.fixture(scope="module")
 def repository(connection: DatabaseConnection) -> MongoRepository:
-    indexer = SearchIndexer()
-    return MongoRepository(connection, list(MODELS), indexer.index_values, indexer.index_models)
+    return MongoRepository(connection, list(MODELS), SearchIndexer().index_values)
+
+
+@pytest.fixture(scope="module")
+def loader(connection: DatabaseConnection) -> BulkLoader:
+    return BulkLoader(connection, list(MODELS), SearchIndexer().index_values)
 
 
 @pytest.fixture
@@ -54,39 +60,39 @@ def _search(repository: MongoRepository, resource_type: str, query: list[tuple[s
 
 
 def test_first_batch_creates_second_changes_nothing_third_updates(
-    repository: MongoRepository, prefix: str
+    loader: BulkLoader, repository: MongoRepository, prefix: str
 ) -> None:
     ids = [f"{prefix}{n}" for n in range(3)]
-    known = repository.current_versions("Patient", prefix)
+    known = loader.current_versions("Patient", prefix)
     assert known == {}
-    first = repository.import_batch([_patient(i, "Berg") for i in ids], known)
+    first = loader.import_batch([_patient(i, "Berg") for i in ids], known)
     assert (first.created, first.updated, first.unchanged) == (3, 0, 0)
     assert set(known) == set(ids)
 
-    again = repository.import_batch(
-        [_patient(i, "Berg") for i in ids], repository.current_versions("Patient", prefix)
+    again = loader.import_batch(
+        [_patient(i, "Berg") for i in ids], loader.current_versions("Patient", prefix)
     )
     assert (again.created, again.updated, again.unchanged) == (0, 0, 3)
 
-    known = repository.current_versions("Patient", prefix)
-    changed = repository.import_batch([_patient(ids[0], "Dahl"), _patient(ids[1], "Berg")], known)
+    known = loader.current_versions("Patient", prefix)
+    changed = loader.import_batch([_patient(ids[0], "Dahl"), _patient(ids[1], "Berg")], known)
     assert (changed.created, changed.updated, changed.unchanged) == (0, 1, 1)
     collection = repository.collection("Patient")
     retired = collection.find_one({"_id": f"{ids[0]}/1"})
     current = collection.find_one({"_id": f"{ids[0]}/2"})
     assert retired is not None and retired["cur"] is False and "sp" not in retired
     assert current is not None and current["cur"] is True and current["ts"] > retired["ts"]
-    assert repository.current_versions("Patient", prefix)[ids[0]].version == 2
+    assert loader.current_versions("Patient", prefix)[ids[0]].version == 2
 
 
 def test_imported_resources_are_searchable_by_their_moved_keys(
-    repository: MongoRepository, prefix: str
+    loader: BulkLoader, repository: MongoRepository, prefix: str
 ) -> None:
     # A create-only batch is written without a transaction; its index entries come with each document.
     ids = [f"{prefix}{n}" for n in range(20)]
-    prepared = repository.prepare_import([_patient(i, f"Fam{prefix}") for i in ids], {})
+    prepared = loader.prepare_import([_patient(i, f"Fam{prefix}") for i in ids], {})
     assert prepared.retired == [] and prepared.counts.created == 20
-    repository.write_import(prepared)
+    loader.write_import(prepared)
     family = f"fam{prefix}"
     assert _search(repository, "Patient", [("family", family)]) == set(ids)
     assert _search(repository, "Patient", [("identifier", f"urn:bulk-test|{ids[3]}")]) == {ids[3]}
@@ -97,15 +103,17 @@ def test_imported_resources_are_searchable_by_their_moved_keys(
     assert f"identifier:code={ids[0]}" in doc["sp"]["k"]
 
 
-def test_current_versions_sees_deleted_and_latest_versions(repository: MongoRepository, prefix: str) -> None:
-    repository.import_batch([_patient(f"{prefix}a", "A"), _patient(f"{prefix}b", "B")], {})
+def test_current_versions_sees_deleted_and_latest_versions(
+    loader: BulkLoader, repository: MongoRepository, prefix: str
+) -> None:
+    loader.import_batch([_patient(f"{prefix}a", "A"), _patient(f"{prefix}b", "B")], {})
     repository.update(_patient(f"{prefix}a", "A2"), expected_version=1)
     repository.delete("Patient", f"{prefix}b")
-    known = repository.current_versions("Patient", prefix)
+    known = loader.current_versions("Patient", prefix)
     assert (known[f"{prefix}a"].version, known[f"{prefix}a"].deleted) == (2, False)
     assert (known[f"{prefix}b"].version, known[f"{prefix}b"].deleted) == (2, True)
     # A deleted resource comes back as a new version, never as a clash with version 1.
-    counts = repository.import_batch([_patient(f"{prefix}b", "B")], known)
+    counts = loader.import_batch([_patient(f"{prefix}b", "B")], known)
     assert (counts.created, counts.updated) == (0, 1)
     latest = repository.read("Patient", f"{prefix}b")
     assert latest is not None and latest.version == 3 and not latest.deleted

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from fhir_server.api.cache_control import needs_no_store, with_no_store
-from fhir_server.db import connect
 from fhir_server.settings import Settings
+from fhir_server.storage.connection import connect
 from tests.chromium import chromium
 from tests.server_process import RunningServer, SecuredServer, start_server
 

@@ -27,8 +27,8 @@ from joserfc.jwk import ECKey, RSAKey
 from fhir_server.auth.keys import KeyStore
 from fhir_server.auth.tokens import Grant, mint_access_token
 from fhir_server.auth.urls import Urls
-from fhir_server.db import DatabaseConnection, connect
 from fhir_server.settings import Settings
+from fhir_server.storage.connection import DatabaseConnection, connect
 from tests.server_process import REPO_ROOT, RunningServer
 
 SMART = {"FHIR_AUTH_MODE": "smart"}
@@ -100,7 +100,7 @@ class SmartServer:
     _keys: KeyStore = field(init=False)
 
     def __post_init__(self) -> None:
-        self._keys = KeyStore(self.connection.db)
+        self._keys = KeyStore(self.connection.documents)
 
     @property
     def base_url(self) -> str:

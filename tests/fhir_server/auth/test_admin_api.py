@@ -85,7 +85,7 @@ def test_key_rotation_keeps_old_tokens_valid(smart: SmartServer) -> None:
 def test_password_guessing_locks_the_account_for_a_while(smart: SmartServer) -> None:
     from fhir_server.auth.users import MAX_FAILED_LOGINS, UserRegistry
 
-    users = UserRegistry(smart.connection.db)
+    users = UserRegistry(smart.connection.documents)
     users.add("guess-me", "the real password", "clinician")
     for _ in range(MAX_FAILED_LOGINS):
         assert users.authenticate("guess-me", "wrong guess") is None

@@ -76,3 +76,20 @@ def test_picker_needs_a_signed_in_user(smart: SmartServer, browser: Browser) -> 
     with httpx.Client(timeout=30) as stranger:  # same tx, but not the browser that signed in
         page = stranger.get(f"{smart.origin}/auth/patients", params={"tx": tx})
     assert _listed(page) == set() and "expired" in page.text
+
+
+def test_clinician_searches_by_name_birth_date_and_id(smart: SmartServer, browser: Browser) -> None:
+    # The query becomes FHIR searches through the user's store: each word in a name part
+    # (`name:contains`, all words), a date as the birth date, a single word also as an id.
+    tx, _ = _signed_in(smart, browser, "dr-who")
+
+    def listed(query: str) -> set[str]:
+        picker = browser.open(f"{smart.origin}/auth/patients?{urlencode({'tx': tx, 'q': query})}")
+        assert picker.status_code == 200, picker.text
+        return _listed(picker)
+
+    assert PATIENT_B in listed("wakyus") and PATIENT_A not in listed("wakyus")
+    assert PATIENT_B in listed("amina MWAKYUSA") and PATIENT_B not in listed("amina kimaro")
+    assert PATIENT_B in listed("1985-07-15") and PATIENT_A not in listed("1985-07-15")
+    assert listed(PATIENT_A) == {PATIENT_A}
+    assert listed("no|such,name\\") == set()

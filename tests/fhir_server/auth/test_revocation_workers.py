@@ -26,8 +26,8 @@ import pytest
 from fhir_server.auth.keys import KeyStore
 from fhir_server.auth.tokens import Grant, mint_access_token
 from fhir_server.auth.urls import Urls
-from fhir_server.db import DatabaseConnection, connect
 from fhir_server.settings import Settings
+from fhir_server.storage.connection import DatabaseConnection, connect
 from tests.fhir_server.auth.smart_browser import Browser
 from tests.fhir_server.auth.smart_support import APP_SCOPE, PASSWORD, REDIRECT, SMART, code_flow_tokens
 from tests.server_process import RunningServer, free_port, start_server
@@ -49,7 +49,7 @@ class Workers:
 
     def admin(self) -> httpx.Client:
         grant = Grant("tester", "admin system/*.cruds", "test", role="admin")
-        token, _ = mint_access_token(KeyStore(self.connection.db), self.urls, grant, 600)
+        token, _ = mint_access_token(KeyStore(self.connection.documents), self.urls, grant, 600)
         origin = self.running.base_url.removesuffix("/fhir")
         return httpx.Client(base_url=origin, headers={"Authorization": f"Bearer {token}"}, timeout=30)
 

@@ -21,6 +21,7 @@ from fhir_server.auth.middleware import (
     protection_of,
     rule_for,
 )
+from fhir_server.core.routes import ROUTES as ROUTE_TABLE
 from fhir_server.settings import Settings
 from tests.fhir_server.auth.smart_support import HTTP, PATIENT_A, SmartServer
 from tests.server_process import RunningServer
@@ -81,6 +82,13 @@ ROUTES = sorted(set(_routes()))
 def test_every_route_is_classified_by_a_rule() -> None:
     unclassified = [(m, p) for m, p in ROUTES if rule_for(m, _sample(p)) is None]
     assert not unclassified, f"add these routes to fhir_server.auth.middleware.RULES: {unclassified}"
+
+
+def test_every_row_of_the_fhir_route_table_is_a_classified_route() -> None:
+    """The /fhir routes are registered from the route table (fhir_server.core.routes): each row is one of the
+    application's routes above, so the rule checks cover them."""
+    rows = {(r.method, "/fhir" + (r.http_path or "")) for r in ROUTE_TABLE}
+    assert rows <= set(ROUTES)
 
 
 def test_public_routes_are_exactly_the_listed_ones() -> None:

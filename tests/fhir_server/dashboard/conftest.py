@@ -14,8 +14,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page
 
-from fhir_server.db import connect
 from fhir_server.settings import Settings
+from fhir_server.storage.connection import connect
 from tests.chromium import chromium
 from tests.fhir_server.dashboard.dashboard_support import ADMIN, CLINICIAN, DashboardServer
 from tests.server_process import REPO_ROOT, start_server

@@ -34,7 +34,7 @@ def test_unbound_or_third_party_clients_get_no_relative_rule() -> None:
 
 
 def test_registered_once_as_first_party_public_client(dashboard_server: DashboardServer) -> None:
-    registry = ClientRegistry(dashboard_server.connection.db)
+    registry = ClientRegistry(dashboard_server.connection.documents)
     stored = registry.get(CLIENT_ID)
     assert stored is not None
     assert stored.first_party and stored.kind == "public"

@@ -149,7 +149,7 @@ def test_old_addresses_redirect_permanently(http: httpx.Client, old: str, new: s
 def test_hospital_sync_status_reports_the_last_completed_sync(
     http: httpx.Client, dashboard_server: DashboardServer
 ) -> None:
-    state = SyncStateStore(dashboard_server.connection.db)
+    state = SyncStateStore(dashboard_server.connection.documents)
     state.completed("legacy-hos-003")
     state.failed("legacy-hos-003", "Orthanc answered 503")
     token = dashboard_server.mint("user/*.rs")

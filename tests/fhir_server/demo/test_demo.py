@@ -16,7 +16,6 @@ import pytest
 
 from fhir_server.app import build_services
 from fhir_server.auth.users import UserRegistry
-from fhir_server.db import connect
 from fhir_server.demo.dataset import demo_studies
 from fhir_server.demo.loader import CREDENTIALS_FILE
 from fhir_server.demo.local_orthanc import INSTALL_HINT, missing_orthanc
@@ -24,6 +23,7 @@ from fhir_server.dicomweb.connections import ConnectionStore
 from fhir_server.dicomweb.sync_state import SyncStateStore
 from fhir_server.master_key import MasterKey
 from fhir_server.settings import Settings
+from fhir_server.storage.connection import connect
 from fhir_server.storage.mongo import MongoRepository
 from tests.server_process import run_cli, start_server
 
@@ -108,7 +108,7 @@ def test_demo_users_are_created_once_with_private_credentials(tmp_path: Path, op
     again = run_cli("demo", "--data-dir", str(data), "--no-local-orthanc")
     assert json.loads(path.read_text()) == credentials  # not reset
     assert f"demo-admin / {credentials['demo-admin']}" in again.stdout
-    users = UserRegistry(open_data_dir(data).connection.db)
+    users = UserRegistry(open_data_dir(data).connection.documents)
     admin = users.authenticate("demo-admin", credentials["demo-admin"])
     clinician = users.authenticate("demo-clinician", credentials["demo-clinician"])
     assert admin is not None and admin.role == "admin"
@@ -127,7 +127,7 @@ def test_an_unreachable_orthanc_is_reported_and_the_fhir_data_still_loads(
     services = open_data_dir(data)
     assert len(current(services.repository, "ImagingStudy")) == 4
     # The hospital is registered with that address, so a later `sync` or `doctor` can reach it when it is up.
-    hospital = ConnectionStore(services.connection.db, MasterKey.load_or_create(data)).by_identifier(
+    hospital = ConnectionStore(services.connection.documents, MasterKey.load_or_create(data)).by_identifier(
         "HOS-001"
     )
     assert hospital is not None and hospital.orthanc_url == "http://127.0.0.1:9"
@@ -172,7 +172,7 @@ def test_studies_are_real_dicom_synced_back_from_orthanc(
             f"{study.started[0][:4]}-{study.started[0][4:6]}-{study.started[0][6:]}"
         )
     # A completed sync pass per hospital: the dashboard's "last sync" and the sync-lag metric have a value.
-    state = SyncStateStore(services.connection.db)
+    state = SyncStateStore(services.connection.documents)
     for org in ("legacy-hos-001", "legacy-hos-002", "legacy-hos-003"):
         assert state.get(org).last_completed_at is not None
     # Matched by national ID: no Patient created from the DICOM headers.

@@ -96,7 +96,8 @@ class InProcessServer:
         if key not in self._tokens:
             grant = Grant("tester", scope, "dicomweb-tests", patient, None, None)
             urls = Urls.for_base(f"{self.base_url}/fhir")
-            self._tokens[key], _ = mint_access_token(KeyStore(self.services.connection.db), urls, grant, 3600)
+            keys = KeyStore(self.services.connection.documents)
+            self._tokens[key], _ = mint_access_token(keys, urls, grant, 3600)
         return self._tokens[key]
 
     def bearer(self, scope: str = OPERATOR_SCOPE, *, patient: str | None = None) -> dict[str, str]:

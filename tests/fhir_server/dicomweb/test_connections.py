@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from fhir_server.db import DatabaseConnection, connect
 from fhir_server.dicomweb.connections import COLLECTION, ConnectionStore, HospitalConnection
 from fhir_server.master_key import MasterKey
 from fhir_server.settings import Settings
+from fhir_server.storage.connection import DatabaseConnection, connect
 from tests.fhir_server.dicomweb.federation_setup import Federation
 from tests.fhir_server.dicomweb.orthanc_process import PASSWORD
 
@@ -39,7 +39,7 @@ def hospital(password: str | None) -> HospitalConnection:
 def test_password_round_trips_but_is_never_stored_in_clear(
     database: DatabaseConnection, tmp_path: Path
 ) -> None:
-    store = ConnectionStore(database.db, MasterKey.load_or_create(tmp_path / "data"))
+    store = ConnectionStore(database.documents, MasterKey.load_or_create(tmp_path / "data"))
     store.save(hospital("s3cret-pacs-password"))
     raw = database.db[COLLECTION].find_one({"_id": "org-1"})
     assert raw is not None and "s3cret-pacs-password" not in str(raw) and "password" not in raw
@@ -50,14 +50,14 @@ def test_password_round_trips_but_is_never_stored_in_clear(
 
 
 def test_another_key_cannot_open_it(database: DatabaseConnection, tmp_path: Path) -> None:
-    ConnectionStore(database.db, MasterKey.load_or_create(tmp_path / "data")).save(hospital("pw"))
-    stranger = ConnectionStore(database.db, MasterKey.load_or_create(tmp_path / "elsewhere"))
+    ConnectionStore(database.documents, MasterKey.load_or_create(tmp_path / "data")).save(hospital("pw"))
+    stranger = ConnectionStore(database.documents, MasterKey.load_or_create(tmp_path / "elsewhere"))
     with pytest.raises(Exception):  # noqa: B017 - joserfc raises its own decryption error types
         stranger.get("org-1")
 
 
 def test_no_password_stays_none(database: DatabaseConnection, tmp_path: Path) -> None:
-    store = ConnectionStore(database.db, MasterKey.load_or_create(tmp_path / "data"))
+    store = ConnectionStore(database.documents, MasterKey.load_or_create(tmp_path / "data"))
     store.save(hospital(None))
     loaded = store.get("org-1")
     assert loaded is not None and loaded.password is None and loaded.auth == ("sync", "")
@@ -66,13 +66,13 @@ def test_no_password_stays_none(database: DatabaseConnection, tmp_path: Path) ->
 def test_passwords_stored_in_clear_by_an_older_version_are_sealed_at_start(
     database: DatabaseConnection, tmp_path: Path
 ) -> None:
-    store = ConnectionStore(database.db, MasterKey.load_or_create(tmp_path / "data"))
+    store = ConnectionStore(database.documents, MasterKey.load_or_create(tmp_path / "data"))
     store.save(hospital(None))
     database.db[COLLECTION].update_one(
         {"_id": "org-1"}, {"$set": {"password": "plain-old"}, "$unset": {"password_sealed": ""}}
     )
     assert store.get("org-1").password == "plain-old"  # type: ignore[union-attr]  # readable before
-    store.ensure_indexes()
+    store.seal_plain_passwords()
     raw = database.db[COLLECTION].find_one({"_id": "org-1"})
     assert raw is not None and "password" not in raw and "plain-old" not in str(raw)
     assert store.get("org-1").password == "plain-old"  # type: ignore[union-attr]

@@ -335,7 +335,7 @@ def test_background_sync_loop_runs_passes_when_configured(federation: Federation
     looping = dataclasses.replace(
         services, settings=services.settings.model_copy(update={"dicomweb_sync_interval_seconds": 3600})
     )
-    state = SyncStateStore(services.connection.db)
+    state = SyncStateStore(services.connection.documents)
     before = state.get(federation.north.organization_id).last_completed_at
 
     async def run_until_a_pass_completed() -> None:

@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from fhir_server.db import connect
 from fhir_server.search.locks import COLLECTION, criteria_key
 from fhir_server.settings import Settings
+from fhir_server.storage.connection import connect
 from tests.server_process import RunningServer
 
 

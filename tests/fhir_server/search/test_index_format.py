@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from fhir_server.db import DatabaseConnection, connect
 from fhir_server.resource_types import MODELS
 from fhir_server.search.extract import resource_keys
-from fhir_server.search.index import SearchIndexer, index_models
+from fhir_server.search.index import SearchIndexer
 from fhir_server.search.migration import INDEX_FORMAT, _outdated_types, ensure_index_format
 from fhir_server.settings import Settings
+from fhir_server.storage.connection import DatabaseConnection, connect
 from fhir_server.storage.mongo import MongoRepository
 from tests.fhir_server.search.search_support import TAG_SYSTEM, Seeder
 from tests.server_process import RunningServer
@@ -37,7 +37,7 @@ def connection(server: RunningServer) -> Iterator[DatabaseConnection]:
 
 @pytest.fixture(scope="module", autouse=True)
 def data(connection: DatabaseConnection, seeder: Seeder) -> None:
-    old = MongoRepository(connection, list(MODELS), _format_1, index_models)
+    old = MongoRepository(connection, list(MODELS), _format_1)
     tag = {"meta": {"tag": [{"system": TAG_SYSTEM, "code": seeder.prefix}]}}
     patient = {
         **tag,
@@ -108,7 +108,7 @@ def _split_format_1(resource: dict[str, Any]) -> dict[str, list[str]]:
 def test_start_up_re_indexes_patients_written_when_family_was_driven_by_name(
     connection: DatabaseConnection, seeder: Seeder
 ) -> None:
-    old = MongoRepository(connection, list(MODELS), _split_format_1, index_models)
+    old = MongoRepository(connection, list(MODELS), _split_format_1)
     patient = {
         "resourceType": "Patient",
         "id": seeder.id("p2"),
@@ -120,14 +120,13 @@ def test_start_up_re_indexes_patients_written_when_family_was_driven_by_name(
     meta.update_one({"_id": "index-format"}, {"$set": {"version": 1}})
     assert seeder.names("Patient", "family=solb") == set()  # the outdated index really misses it
 
-    repository = MongoRepository(connection, list(MODELS), SearchIndexer().index_values, index_models)
-    reindexed = ensure_index_format(connection.db, repository, SearchIndexer(), list(MODELS))
+    reindexed = ensure_index_format(connection, SearchIndexer(), list(MODELS))
 
     assert reindexed == connection.db.get_collection("Patient").count_documents({"cur": True, "del": False})
     assert meta.find_one({"_id": "index-format"}) == {"_id": "index-format", "version": INDEX_FORMAT}
     assert seeder.names("Patient", "family=solb") == {"p2"}
     assert seeder.names("Patient", "given=kar") == {"p2"}
-    assert ensure_index_format(connection.db, repository, SearchIndexer(), list(MODELS)) == 0
+    assert ensure_index_format(connection, SearchIndexer(), list(MODELS)) == 0
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,6 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from fhir_server.db import DatabaseConnection, connect
 from fhir_server.search.access import SERVER_WIDE
 from fhir_server.search.engine import SearchEngine, SearchLimits
 from fhir_server.search.includes import resolve_includes
@@ -18,6 +17,7 @@ from fhir_server.search.index import SearchIndexer
 from fhir_server.search.request import parse_search
 from fhir_server.search.sorting import sort_candidates
 from fhir_server.settings import Settings
+from fhir_server.storage.connection import DatabaseConnection, connect
 from fhir_server.storage.mongo import MongoRepository
 from tests.fhir_server.search.search_support import Seeder
 from tests.server_process import RunningServer
@@ -157,7 +157,6 @@ def repository(connection: DatabaseConnection, seeder: Seeder) -> MongoRepositor
         connection,
         ["Patient", "Organization", "ImagingStudy", "Endpoint"],
         indexer.index_values,
-        indexer.index_models,
     )
 
 

@@ -15,8 +15,8 @@ from urllib.parse import urlencode
 
 import httpx
 
-from fhir_server.db import connect
 from fhir_server.settings import Settings
+from fhir_server.storage.connection import connect
 from tests.fhir_server.auth.smart_browser import Browser, forms_of
 from tests.fhir_server.security.leak_world import (
     CALLERS,

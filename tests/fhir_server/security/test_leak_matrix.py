@@ -354,9 +354,18 @@ _SHL_CAPABILITY = (
 )
 
 
-def _terminology(resource_type: str) -> dict[str, Entry]:
+def _terminology(resource_type: str, *operations: str) -> dict[str, Entry]:
     base = f"/fhir/{resource_type}"
+    defined = {
+        f"{m} {path}": nodata(
+            _TERMINOLOGY, Req(m, path.replace("{resource_id}", "x"), json={} if m == "POST" else None)
+        )
+        for op in operations
+        for path in (f"{base}/${op}", f"{base}/{{resource_id}}/${op}")
+        for m in ("GET", "POST")
+    }
     return {
+        **defined,
         f"GET {base}/${{name}}": nodata(_TERMINOLOGY, f"{base}/$lookup"),
         f"POST {base}/${{name}}": nodata(_TERMINOLOGY, Req("POST", f"{base}/$lookup", json={})),
         f"GET {base}/{{resource_id}}/${{name}}": nodata(_TERMINOLOGY, f"{base}/x/$lookup"),
@@ -733,9 +742,9 @@ ROUTES: dict[str, Entry] = {
             for p in BATCH_PROBES[:3]
         )
     ),
-    **_terminology("CodeSystem"),
-    **_terminology("ValueSet"),
-    **_terminology("ConceptMap"),
+    **_terminology("CodeSystem", "lookup"),
+    **_terminology("ValueSet", "validate-code", "expand"),
+    **_terminology("ConceptMap", "translate"),
     **_terminology("NamingSystem"),
     "POST /fhir/{resource_type}/$validate": probed(
         Probe(
@@ -910,7 +919,7 @@ ROUTES: dict[str, Entry] = {
             if name in POST_SEARCHES
         )
     ),
-    "GET /fhir/Patient/{patient_id}/$everything": probed(
+    "GET /fhir/Patient/{resource_id}/$everything": probed(
         Probe("$everything", PATIENT, lambda c: get(f"/fhir/Patient/{c.t.patient}/$everything")),
         Probe(
             "$everything _type",

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from fhir_server.db import connect
 from fhir_server.settings import Settings
+from fhir_server.storage.connection import connect
 from tests.server_process import SecuredServer, start_server
 
 

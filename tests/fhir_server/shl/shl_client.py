@@ -100,7 +100,7 @@ def mint_as(
     """A token for a named user (SecuredServer.mint's are all for "tester"), as the token endpoint would
     mint it, with the server's own keys."""
     grant = Grant(subject, scope, "test", patient, fhir_user, role)
-    keys = KeyStore(server.connection.db)
+    keys = KeyStore(server.connection.documents)
     token, _ = mint_access_token(keys, Urls.for_base(server.base_url), grant, 600)
     return token
 

@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
-from fhir_server.db import connect
 from fhir_server.settings import Settings
+from fhir_server.storage.connection import connect
 from tests import server_process
 from tests.chromium import chromium
 from tests.fhir_server.dicomweb.dicom_samples import SamplePatient, SampleSeries, make_study, to_bytes

@@ -139,7 +139,7 @@ def test_a_link_never_shows_more_than_its_creators_scopes(shl_server: SecuredSer
 def test_a_link_stops_when_its_creators_user_is_deleted_or_disabled(
     shl_server: SecuredServer, clinician: httpx.Client, deactivate: str
 ) -> None:
-    users = UserRegistry(shl_server.connection.db)
+    users = UserRegistry(shl_server.connection.documents)
     name = f"sharer-{deactivate}"
     users.add(name, "a-long-password-1", "clinician", "Practitioner/dr-who")
     token = mint_as(shl_server, name, "user/*.rs", fhir_user="Practitioner/dr-who")

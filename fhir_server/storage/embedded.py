@@ -175,7 +175,7 @@ def record_http_port(data_dir: Path, port: int) -> None:
 def _write_config(data_dir: Path) -> Path:
     path = data_dir / "secantusd.toml"
     if not path.exists():
-        path.write_text("# Settings come from the command line of fhir_server.embedded_db.\n")
+        path.write_text("# Settings come from the command line of fhir_server.storage.embedded.\n")
     return path
 
 

@@ -1,17 +1,24 @@
-"""Connecting to MongoDB: the embedded database by default, an external one when FHIR_MONGODB_URI is set."""
+"""Connecting to MongoDB: the embedded database by default, an external one when FHIR_MONGODB_URI is set.
+
+Outside `fhir_server.storage` a connection is used through `documents` (feature state), `ping` (readiness)
+and `close`; the driver objects (`client`, `db`) are storage's own.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import pymongo
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 from pymongo.write_concern import WriteConcern
 
-from fhir_server.embedded_db import EmbeddedDatabase, Role, open_embedded
-from fhir_server.observability.metrics import DatabaseCommandTimer
 from fhir_server.settings import Settings
+from fhir_server.storage.command_timer import DatabaseCommandTimer
+from fhir_server.storage.documents import MongoDocuments
+from fhir_server.storage.embedded import EmbeddedDatabase, Role, open_embedded
+from fhir_server.storage.errors import DatabaseUnavailable
 from fhir_server.type_aliases import Document
 
 
@@ -21,6 +28,18 @@ class DatabaseConnection:
     db: Database[Document]
     supports_transactions: bool
     embedded: EmbeddedDatabase | None = field(default=None, repr=False)
+
+    @cached_property
+    def documents(self) -> MongoDocuments:
+        """The feature-state collections (`fhir_server.storage.documents`)."""
+        return MongoDocuments(self.db)
+
+    def ping(self) -> None:
+        """Raises DatabaseUnavailable when the database does not answer."""
+        try:
+            self.client.admin.command("ping")
+        except PyMongoError as exc:
+            raise DatabaseUnavailable(str(exc)) from exc
 
     def close(self) -> None:
         self.client.close()

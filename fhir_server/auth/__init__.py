@@ -1,0 +1,1 @@
+"""SMART on FHIR authorization server and the enforcement of its tokens."""

@@ -1,0 +1,4 @@
+"""The database: the FHIR store, the feature document store, the schema and its migrations.
+
+The only package that imports the driver (pymongo, bson); the import contract in pyproject.toml checks it.
+"""
