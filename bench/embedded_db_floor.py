@@ -31,7 +31,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parent.parent)]
 
 from pymongo import IndexModel
 
-from fhir_server.legacy_import import modality_lookup_from_terminology, read_legacy_rows
+from fhir_server.legacy.importer import modality_lookup_from_terminology, read_legacy_rows
 from fhir_server.search.index import SearchIndexer, search_indexes
 from fhir_server.settings import Settings
 from fhir_server.storage.bulk_load import BulkLoader

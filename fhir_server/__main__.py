@@ -1,3 +1,3 @@
-from fhir_server.cli import main
+from fhir_server.cli.main import main
 
 raise SystemExit(main())

@@ -9,38 +9,40 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from fhir_server import __version__
-from fhir_server.api import error_handlers, http_adapter
+from fhir_server.api import error_handlers
 from fhir_server.api.cache_control import NoStore
+from fhir_server.api.dependencies import Services
 from fhir_server.api.middleware import BodySizeLimit
-from fhir_server.api.services import Services
-from fhir_server.auth import wiring as auth_wiring
-from fhir_server.bindings import binding_checker
-from fhir_server.core.routes import ROUTES, capability_fields
+from fhir_server.binding_checks import binding_checker
 from fhir_server.dashboard import client as dashboard_client
 from fhir_server.dashboard import routes as dashboard_routes
-from fhir_server.dicomweb import admin as dicomweb_admin
-from fhir_server.dicomweb import health as dicomweb_health
-from fhir_server.dicomweb import proxy as dicomweb_proxy
+from fhir_server.dicomweb.hospitals import orthanc_health as dicomweb_health
+from fhir_server.dicomweb.hospitals import routes as dicomweb_admin
+from fhir_server.dicomweb.proxy import routes as dicomweb_proxy
 from fhir_server.dicomweb.runtime import dicomweb_runtime
 from fhir_server.interactions import conditional, terminology_operations
 from fhir_server.interactions.capabilities import Capabilities
 from fhir_server.interactions.common import WriteRules
+from fhir_server.legacy import shl_routes as shl_legacy
 from fhir_server.observability import health
 from fhir_server.observability.metrics import RequestObserver
 from fhir_server.patients import candidates as patient_matches
 from fhir_server.patients import match_routes as patient_match_routes
 from fhir_server.resource_types import MODELS
+from fhir_server.rest import http_adapter
+from fhir_server.rest.routes import ROUTES, capability_fields
 from fhir_server.search import capability as search_capability
 from fhir_server.search.index import SearchIndexer
 from fhir_server.search.migration import ensure_server_schema
+from fhir_server.security import wiring as auth_wiring
 from fhir_server.settings import Settings
 from fhir_server.shl import components as shl_components
-from fhir_server.shl import legacy_routes as shl_legacy
 from fhir_server.shl import manifest_routes as shl_manifest
 from fhir_server.shl import routes as shl_routes
 from fhir_server.shl import viewer as shl_viewer
 from fhir_server.storage.connection import DatabaseConnection, connect
 from fhir_server.storage.mongo import MongoRepository
+from terminology.bindings import load_bindings
 from terminology.local import LocalTerminology
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,7 @@ def build_services(settings: Settings, connection: DatabaseConnection) -> Servic
         log.info("search: re-indexed %d resources to the current index format", reindexed)
     repository = MongoRepository(connection, list(MODELS), indexer.index_values)
     terminology = LocalTerminology()
+    load_bindings()  # the binding table is checked now: a malformed one stops start-up, not the first write
     return Services(
         settings=settings,
         connection=connection,
@@ -112,7 +115,7 @@ def create_app(settings: Settings, connection: DatabaseConnection | None = None)
     app.include_router(shl_viewer.router)
     app.include_router(shl_legacy.router)
     app.include_router(patient_match_routes.router)
-    # Every /fhir interaction and operation, from the one route table (fhir_server.core.routes).
+    # Every /fhir interaction and operation, from the one route table (fhir_server.rest.routes).
     http_adapter.register(app, ROUTES)
     app.include_router(health.router)
     app.include_router(dicomweb_proxy.router)
@@ -125,5 +128,5 @@ def create_app(settings: Settings, connection: DatabaseConnection | None = None)
     # Outside authentication, the body limit and CORS, so that their 401s, 413s and preflights get it too.
     app.add_middleware(NoStore)
     # Added last, so it runs first: every response, even a 413, gets a request id and is counted.
-    app.add_middleware(RequestObserver)
+    app.add_middleware(RequestObserver, fhir_interaction=ROUTES.interaction_of)
     return app

@@ -25,7 +25,7 @@ def die_with_parent() -> None:
 
     SIGKILL, not SIGTERM: measured, secantusd's SIGTERM handler can hang in its shutdown when the client
     side is gone, leaving an orphan that blocks the next start. Every acknowledged write is journaled, so an
-    abrupt stop loses nothing (tests/fhir_server/test_embedded_db.py kills it that way on purpose).
+    abrupt stop loses nothing (tests/storage/test_embedded_db.py kills it that way on purpose).
     """
     with contextlib.suppress(Exception):
         libc = ctypes.CDLL("libc.so.6", use_errno=True)

@@ -57,3 +57,12 @@ def parse_instant(raw: str, name: str) -> datetime:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment
+
+
+def instant(value: datetime | None) -> str | None:
+    """An ISO 8601 UTC instant (the database returns naive UTC datetimes)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

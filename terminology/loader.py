@@ -1,9 +1,14 @@
-"""Loading and validating the terminology resources shipped in `terminology/data/`."""
+"""Loading and validating the terminology resources shipped in `terminology/data/`.
+
+Every `data/*.json` file is one FHIR resource, except `bindings.json`: the binding table that
+`terminology.bindings` reads and validates itself.
+"""
 
 import json
 from collections.abc import Iterable
 from functools import cache
 from importlib.resources import files
+from importlib.resources.abc import Traversable
 from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
@@ -13,6 +18,12 @@ from terminology.errors import ShippedDataError
 
 SUPPORTED_RESOURCE_TYPES = frozenset({"CodeSystem", "ValueSet", "ConceptMap", "NamingSystem"})
 CANONICAL_RESOURCE_TYPES = frozenset({"CodeSystem", "ValueSet", "ConceptMap"})
+BINDINGS_FILE = "bindings.json"  # not a FHIR resource: the bindings enforced on write
+
+
+def data_file(name: str) -> Traversable:
+    """A file shipped in `terminology/data/` (it works from a wheel or a zip as well as a checkout)."""
+    return files("terminology") / "data" / name
 
 
 def validate_resource(resource: dict[str, Any], origin: str, require_url: bool = True) -> None:
@@ -53,7 +64,7 @@ def load_shipped_resources() -> tuple[dict[str, Any], ...]:
     data_dir = files("terminology") / "data"
     resources: list[dict[str, Any]] = []
     for entry in sorted(data_dir.iterdir(), key=lambda item: item.name):
-        if not entry.name.endswith(".json"):
+        if not entry.name.endswith(".json") or entry.name == BINDINGS_FILE:
             continue
         resource = json.loads(entry.read_text(encoding="utf-8"))
         validate_resource(resource, entry.name)

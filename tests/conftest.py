@@ -12,7 +12,8 @@ from tests.server_process import RunningServer, start_server
 
 # Servers started by the suites run in development mode (anonymous requests allowed, announced loudly), so
 # tests of other features need no tokens; this also reaches in-process servers, whose Settings read the
-# environment. The SMART tests (tests/fhir_server/auth/) start their own servers with FHIR_AUTH_MODE=smart.
+# environment. The SMART tests (tests/fhir_server/security/smart/) start their own servers with
+# FHIR_AUTH_MODE=smart.
 DEVELOPMENT = {"FHIR_AUTH_MODE": "development"}
 os.environ.setdefault("FHIR_AUTH_MODE", "development")
 

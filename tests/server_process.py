@@ -12,10 +12,10 @@ from pathlib import Path
 
 import httpx
 
-from fhir_server.auth.keys import KeyStore
-from fhir_server.auth.tokens import Grant, mint_access_token
-from fhir_server.auth.urls import Urls
 from fhir_server.child_process import free_loopback_port as free_port
+from fhir_server.security.oauth.access_tokens import Grant, mint_access_token
+from fhir_server.security.oauth.signing_keys import KeyStore
+from fhir_server.security.oauth.urls import Urls
 from fhir_server.storage.connection import DatabaseConnection
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from fhir_server.api.negotiation import check_response_format
-from fhir_server.auth.server_base import fhir_base
 from fhir_server.core.context import Prefer, RequestContext, ReturnPreference
+from fhir_server.core.negotiation import check_response_format
+from fhir_server.security.server_base import fhir_base
 
 __all__ = ["Prefer", "RequestContext", "ReturnPreference", "build_context"]
 

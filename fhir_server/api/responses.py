@@ -8,9 +8,9 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
-from fhir_server.core.negotiation import FHIR_JSON
+from fhir_server.core.negotiation import FHIR_JSON_UTF8
 
-MEDIA_TYPE = f"{FHIR_JSON}; charset=utf-8"
+MEDIA_TYPE = FHIR_JSON_UTF8
 
 
 class FhirJSONResponse(Response):

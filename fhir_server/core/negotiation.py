@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from fhir_server.errors import FhirError, Problem
 
 FHIR_JSON = "application/fhir+json"
+FHIR_JSON_UTF8 = f"{FHIR_JSON}; charset=utf-8"  # what every JSON answer of the server says it is
 JSON_PATCH = "application/json-patch+json"
 
 _JSON_TYPES = {FHIR_JSON, "application/json", "application/json+fhir"}

@@ -1,5 +1,5 @@
 """`FhirRequest`: one FHIR interaction as data (https://hl7.org/fhir/R4/http.html), whether it came over HTTP
-(fhir_server.api.http_adapter) or as a Bundle entry (fhir_server.interactions.bundle)."""
+(fhir_server.rest.http_adapter) or as a Bundle entry (fhir_server.interactions.bundle)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from fhir_server.core.context import Prefer, RequestContext
 from fhir_server.errors import FhirError, Problem
 
 if TYPE_CHECKING:
-    from fhir_server.access.store import SecuredStore
     from fhir_server.core.routing import Route
-    from fhir_server.core.services import Services
+    from fhir_server.interactions.services import Services
+    from fhir_server.security.access.store import SecuredStore
 
 
 class Headers(Mapping[str, str]):

@@ -1,4 +1,4 @@
-"""`FhirResult`: what a handler answers, before it is HTTP (fhir_server.api.http_adapter) or a Bundle entry
+"""`FhirResult`: what a handler answers, before it is HTTP (fhir_server.rest.http_adapter) or a Bundle entry
 (fhir_server.interactions.bundle). Builders for the shapes interactions share: a resource version honouring
 `Prefer: return=` (https://hl7.org/fhir/R4/http.html#ops), and an informational OperationOutcome."""
 

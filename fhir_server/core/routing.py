@@ -22,7 +22,7 @@ from fhir_server.core.result import FhirResult
 from fhir_server.errors import FhirError, Problem
 
 if TYPE_CHECKING:
-    from fhir_server.access.store import Interaction
+    from fhir_server.security.access.store import Interaction
 
 Handler = Callable[[FhirRequest], FhirResult]
 
@@ -64,7 +64,7 @@ class Route:
     answer is no FHIR JSON (an SHL QR code is an image); the row still labels metrics and names the
     operation.
     `capabilities` are the interaction codes the row contributes to the CapabilityStatement (operations come
-    from fhir_server/core/data/operations.json instead). `permission` is the interaction the
+    from fhir_server/rest/data/operations.json instead). `permission` is the interaction the
     caller's secured store is bound to (None: the route reads no FHIR data, so gets no store).
     `in_bundle`: a batch or transaction entry may name this route."""
 

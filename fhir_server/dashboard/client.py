@@ -3,18 +3,18 @@ registered (idempotently) at every start.
 
 Its redirect URI is the path `/app/callback`: the authorization server accepts it only on its own root —
 FHIR_PUBLIC_BASE_URL's when set, else the one the authorization request was sent to
-(`fhir_server.auth.clients.Client.check_redirect_uri`), so the dashboard works on any host and port the
-server is reached at without ever redirecting an authorization code to another site.
+(`fhir_server.security.accounts.clients.Client.check_redirect_uri`), so the dashboard works on any host and
+port the server is reached at without ever redirecting an authorization code to another site.
 
 Scopes: `user/*.cruds` (clinicians and admins see everything), `admin` (hospital registration; granted
 only to admin users), `openid fhirUser` (who signed in) and `online_access` (a refresh token for one working
 day, not the 30 days of `offline_access`: the dashboard keeps it in sessionStorage). Being first-party, it
-gets no consent page: the user is granted what their role allows (fhir_server.auth.routes_login).
+gets no consent page: the user is granted what their role allows (fhir_server.security.login.routes).
 """
 
 from __future__ import annotations
 
-from fhir_server.auth.clients import Client, ClientRegistry
+from fhir_server.security.accounts.clients import Client, ClientRegistry
 from fhir_server.storage.errors import DuplicateKey
 
 CLIENT_ID = "fhir-dashboard"

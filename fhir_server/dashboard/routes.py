@@ -11,9 +11,10 @@ GET /federation-access?…          -> /app/federation?…                    co
 Every page and asset is sent with a Content-Security-Policy that allows only this origin's scripts, styles
 and connections (no inline script), and without a referrer (the OAuth callback URL carries a code).
 
-The API's token is verified by the server's one bearer check (fhir_server.auth.middleware, which classifies
+The API's token is verified by the server's one bearer check (fhir_server.security.enforcement.bearer, which
+classifies
 /app/api as protected and the pages, assets and config as public); its routes reach data only through the
-caller's secured store (fhir_server.access.store).
+caller's secured store (fhir_server.security.access.store).
 """
 
 from __future__ import annotations
@@ -29,12 +30,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 
 from fhir_server import __version__
-from fhir_server.access.store import SecuredStore, secured
-from fhir_server.auth.components import AuthComponents
-from fhir_server.auth.urls import Urls
 from fhir_server.dashboard.client import CALLBACK_PATH, CLIENT_ID, SCOPE
-from fhir_server.dicomweb.runtime import DicomwebRuntime, RuntimeDep
+from fhir_server.dicomweb import DicomwebRuntime, RuntimeDep
 from fhir_server.errors import FhirError, Problem
+from fhir_server.security.access.store import SecuredStore, secured
+from fhir_server.security.components import AuthComponents
+from fhir_server.security.oauth.urls import Urls
 from terminology.systems import LEGACY_HOSPITAL_ID_SYSTEM
 
 STATIC = (Path(__file__).parent / "static").resolve()

@@ -15,22 +15,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fhir_server.api.services import Services
-from fhir_server.auth.users import UserRegistry
+from fhir_server.api.dependencies import Services
 from fhir_server.demo.dataset import NATIONAL_ID_ISSUER, DemoStudy, demo_studies, rows
 from fhir_server.demo.dicom_samples import make_study
-from fhir_server.dicomweb.connections import HospitalConnection
-from fhir_server.dicomweb.hospitals import (
+from fhir_server.dicomweb import (
     HospitalChanges,
+    HospitalConnection,
     HospitalRequest,
+    OrthancFailure,
+    OrthancRest,
+    SyncServices,
     create_hospital,
+    seal_passwords,
+    sync_hospital,
+    sync_services,
     update_hospital,
+    upload_datasets,
 )
-from fhir_server.dicomweb.orthanc_errors import OrthancFailure
-from fhir_server.dicomweb.orthanc_rest import OrthancRest
-from fhir_server.dicomweb.runtime import seal_passwords, sync_services
-from fhir_server.dicomweb.sync import SyncServices, sync_hospital
-from fhir_server.dicomweb.upload import upload_datasets
+from fhir_server.security.accounts.users import UserRegistry
 from mappers.imaging_study import study_uid_from_identifier
 from mappers.legacy import map_legacy_database
 from mappers.legacy_modality import modality_lookup_from_terminology

@@ -10,7 +10,7 @@ picked up within seconds. The lease of sync_state keeps it from syncing a hospit
 "Sync now" is syncing.
 
 At start-up the server records its base URL in the data dir (for CLI commands) and rewrites registered
-Endpoints still addressed under an old base of its own (fhir_server.dicomweb.addresses).
+Endpoints still addressed under an old base of its own (fhir_server.dicomweb.hospitals.addresses).
 """
 
 from __future__ import annotations
@@ -29,18 +29,18 @@ from typing import Annotated
 import httpx
 from fastapi import Depends, Request
 
-from fhir_server.api.services import Services
-from fhir_server.dicomweb.addresses import record_server_base
-from fhir_server.dicomweb.connections import ConnectionStore, HospitalConnection
-from fhir_server.dicomweb.hospitals import rewrite_endpoint_addresses
-from fhir_server.dicomweb.lookup import resolve_find_ids
-from fhir_server.dicomweb.orthanc_rest import timeouts
-from fhir_server.dicomweb.probes import OrthancProbes
-from fhir_server.dicomweb.sync import HospitalSyncResult, SyncServices, sync_hospital
-from fhir_server.dicomweb.sync_state import SyncStateStore
-from fhir_server.dicomweb.synced_studies import SyncedStudies
+from fhir_server.api.dependencies import Services
+from fhir_server.dicomweb.hospitals.addresses import record_server_base
+from fhir_server.dicomweb.hospitals.registration import rewrite_endpoint_addresses
+from fhir_server.dicomweb.orthanc.connections import ConnectionStore, HospitalConnection
+from fhir_server.dicomweb.orthanc.probes import OrthancProbes
+from fhir_server.dicomweb.orthanc.rest import timeouts
+from fhir_server.dicomweb.sync.runner import HospitalSyncResult, SyncServices, sync_hospital
+from fhir_server.dicomweb.sync.state import SyncStateStore
+from fhir_server.dicomweb.sync.synced_studies import SyncedStudies
+from fhir_server.interactions.lookup import resolve_find_ids
 from fhir_server.master_key import MasterKey
-from fhir_server.patients.candidates import MatchCandidates
+from fhir_server.patients import MatchCandidates
 from fhir_server.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ processed in the spec's order (DELETE, POST, PUT/PATCH, GET/HEAD) and answered i
 them is rewritten; conditional references (`Patient?identifier=…`) must match exactly one resource.
 Batch entries succeed or fail one by one, each failure answered by its own OperationOutcome.
 
-Every entry is a `FhirRequest` dispatched through the same route table as HTTP (fhir_server.core.routes), with
+Every entry is a `FhirRequest` dispatched through the same route table as HTTP (fhir_server.rest.routes), with
 the caller's store re-bound to the entry's route; rows marked `in_bundle` may be named (read, vread, history,
 create, update, patch, delete, and search in a batch). `entry.response` is made from the handler's
 `FhirResult`.
@@ -24,7 +24,6 @@ from urllib.parse import parse_qsl
 
 import orjson
 
-from fhir_server.access.store import SecuredStore
 from fhir_server.core.context import RequestContext
 from fhir_server.core.negotiation import check_request_body_type
 from fhir_server.core.request import FhirRequest, Headers
@@ -35,6 +34,7 @@ from fhir_server.interactions.common import WriteRules
 from fhir_server.resource_types import MODELS, require_type
 from fhir_server.search.locks import CriteriaLock, criteria_key
 from fhir_server.search.matching import parse_criteria
+from fhir_server.security.access.store import SecuredStore
 from fhir_server.storage.mongo import TransactionsUnsupported, format_instant
 from fhir_server.storage.repository import ResourceVersion
 from fhir_server.validation import check_resource_shape, parse_json

@@ -19,7 +19,7 @@ from fhir_server.resource_types import MODELS
 @dataclass
 class Capabilities:
     """What optional features are wired in. The interaction and operation lists come from the route table
-    (fhir_server.core.routes `capability_fields`), so the statement lists exactly what is routed."""
+    (fhir_server.rest.routes `capability_fields`), so the statement lists exactly what is routed."""
 
     type_interactions: Sequence[str] = ()
     system_interactions: Sequence[str] = ()

@@ -21,13 +21,13 @@ from fhir_server.core.context import RequestContext
 from fhir_server.core.result import FhirResult
 from fhir_server.errors import FhirError, Problem
 from fhir_server.interactions.common import existing_version
+from fhir_server.interactions.patient_links import replaced_by
 from fhir_server.params import parse_count, parse_instant
-from fhir_server.patients.demographics import replaced_by
 from fhir_server.search import keys as k
 from fhir_server.search.access import Visible, everything_visible
-from fhir_server.search.bundle import entry, searchset
 from fhir_server.search.conditions import Candidate
 from fhir_server.search.engine import SearchEngine, relative_targets
+from fhir_server.search.searchset import entry, searchset
 from fhir_server.storage.repository import Repository
 
 ORDER = ("Patient", "ImagingStudy", "Endpoint", "Organization")

@@ -19,12 +19,13 @@ from fhir_server.errors import Issue
 from fhir_server.resource_types import require_type
 from fhir_server.search import paging
 from fhir_server.search.access import Visible, everything_visible
-from fhir_server.search.bundle import entry, outcome_entry, searchset
 from fhir_server.search.conditions import Candidate
 from fhir_server.search.elements import reduce
 from fhir_server.search.engine import SearchEngine
 from fhir_server.search.includes import Typed, resolve_includes
+from fhir_server.search.page_links import page_links
 from fhir_server.search.request import SearchRequest, parse_search
+from fhir_server.search.searchset import entry, outcome_entry, searchset
 from fhir_server.search.sorting import sort_candidates
 
 
@@ -60,7 +61,7 @@ def search(
     ]
     entries += _included_entries(engine, ctx, request, page.entries, visible)
     total = None if request.total == "none" and request.summary != "count" else len(matches)
-    bundle = searchset(ctx, resource_type, _links(request, page), entries, total)
+    bundle = searchset(ctx, resource_type, page_links(request, page), entries, total)
     return FhirResult(resource=bundle)
 
 
@@ -108,16 +109,3 @@ def _load_all(engine: SearchEngine, typed: Sequence[Typed]) -> list[dict[str, An
     for resource_type, candidates in by_type.items():
         resources += [v.resource for v in engine.load(resource_type, candidates) if v.resource is not None]
     return resources
-
-
-def _links(request: SearchRequest, page: paging.Page) -> list[tuple[str, list[tuple[str, str]]]]:
-    base = list(request.link_params)
-    self_params = base + ([("_page", request.page)] if request.page else [])
-    links: list[tuple[str, list[tuple[str, str]]]] = [("self", self_params), ("first", base)]
-    if page.previous is not None:
-        # IANA registers both names; R4 servers and clients use either.
-        previous = [*base, ("_page", paging.encode(page.previous))]
-        links += [("prev", previous), ("previous", previous)]
-    if page.next is not None:
-        links.append(("next", [*base, ("_page", paging.encode(page.next))]))
-    return links

@@ -4,8 +4,8 @@
 public (load balancers and orchestrators probe them without credentials) and so say nothing about the
 federation: no hospital names, counts or PACS states, and no database error text (that goes to the log).
 One hospital's PACS being down must not take the whole federation out of a load balancer anyway; per-PACS
-detail is `/health/orthanc` (fhir_server.dicomweb.health), which, like `/metrics`, needs an operator's token
-(fhir_server.observability.ops_access).
+detail is `/health/orthanc` (fhir_server.dicomweb.hospitals.orthanc_health), which, like `/metrics`, needs an
+operator's token (fhir_server.observability.ops_access).
 """
 
 from __future__ import annotations

@@ -10,11 +10,13 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fhir_server.observability.logs import request_id
+from fhir_server.storage.command_timer import DB_LATENCY
 
 log = logging.getLogger("fhir_server.access")
 
@@ -32,13 +34,8 @@ LATENCY = Histogram(
     registry=REGISTRY,
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
 )
-DB_LATENCY = Histogram(
-    "fhir_db_command_seconds",
-    "Database command latency",
-    ["command"],
-    registry=REGISTRY,
-    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),
-)
+# Defined by storage (its driver listener feeds it), exposed here with the other metrics.
+REGISTRY.register(DB_LATENCY)
 SYNC_LAG = Gauge(
     "fhir_sync_lag_seconds",
     "Seconds since the last completed sync per hospital",
@@ -49,16 +46,20 @@ SYNC_LAG = Gauge(
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
-def interaction_of(method: str, route_path: str | None) -> str:
-    """The FHIR interaction of the route table's row (fhir_server.core.routes), else `METHOD path`."""
+# (method, path under /fhir) -> the interaction of the FHIR route table's row, or None. Handed in by the
+# application (fhir_server.rest.routes ROUTES.interaction_of), so metrics knows no FHIR layer above it.
+FhirInteractionOf = Callable[[str, str], str | None]
+
+
+def interaction_of(
+    method: str, route_path: str | None, fhir_interaction: FhirInteractionOf | None = None
+) -> str:
+    """The FHIR interaction of the route table's row, else `METHOD path`."""
     if route_path is None:
         return "unmatched"
-    if route_path == "/fhir" or route_path.startswith("/fhir/"):
-        # Imported when first needed: the table imports every interaction, which import far more than metrics.
-        from fhir_server.core.routes import ROUTES
-
+    if fhir_interaction is not None and (route_path == "/fhir" or route_path.startswith("/fhir/")):
         read_as = "GET" if method == "HEAD" else method
-        if found := ROUTES.interaction_of(read_as, route_path.removeprefix("/fhir").rstrip("/")):
+        if found := fhir_interaction(read_as, route_path.removeprefix("/fhir").rstrip("/")):
             return found
     return f"{method} {route_path}"
 
@@ -66,8 +67,9 @@ def interaction_of(method: str, route_path: str | None) -> str:
 class RequestObserver:
     """Request id (X-Request-ID in and out), an access log line, and the request metrics."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, fhir_interaction: FhirInteractionOf | None = None) -> None:
         self.app = app
+        self.fhir_interaction = fhir_interaction
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -91,7 +93,7 @@ class RequestObserver:
         finally:
             elapsed = time.perf_counter() - start
             route = scope.get("route")
-            interaction = interaction_of(scope["method"], getattr(route, "path", None))
+            interaction = interaction_of(scope["method"], getattr(route, "path", None), self.fhir_interaction)
             if interaction != "GET /metrics":
                 REQUESTS.labels(interaction, str(status)).inc()
                 LATENCY.labels(interaction).observe(elapsed)
@@ -108,6 +110,3 @@ class RequestObserver:
                 },
             )
             request_id.reset(token)
-
-
-# The database command listener feeding DB_LATENCY is storage's (fhir_server.storage.command_timer).

@@ -13,8 +13,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from fhir_server.auth.enforcement import access_of, forbidden
-from fhir_server.auth.policy import AccessContext
+from fhir_server.security.enforcement.checks import access_of, forbidden
+from fhir_server.security.enforcement.policy import AccessContext
 from fhir_server.settings import Settings
 
 SYSTEM_CONTEXT = "system"
@@ -30,7 +30,7 @@ async def require_ops_access(request: Request) -> None:
     settings: Settings = request.app.state.services.settings
     if settings.public_ops_endpoints:
         return  # the operator's documented choice for a private network
-    # The bearer middleware (fhir_server.auth.middleware) has verified the token: the one check.
+    # The bearer middleware (fhir_server.security.enforcement.bearer) has verified the token: the one check.
     if not may_operate(access_of(request)):
         raise forbidden(
             "The operational endpoints need an access token with the admin scope or a system scope"

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from fhir_server.dicomweb.sync_state import instant
+from fhir_server.params import instant
 from fhir_server.storage.documents import DESCENDING, Documents
 from fhir_server.type_aliases import Document
 

@@ -49,15 +49,3 @@ def identifier_values(patient: dict[str, Any], system: str) -> set[str]:
         for i in patient.get("identifier") or []
         if isinstance(i, dict) and i.get("system") == system and i.get("value")
     }
-
-
-def replaced_by(patient: dict[str, Any]) -> str | None:
-    """The id of the Patient this one was merged into (`link` of type `replaced-by`), if any."""
-    for link in patient.get("link") or []:
-        if not isinstance(link, dict) or link.get("type") != "replaced-by":
-            continue
-        reference = str((link.get("other") or {}).get("reference") or "")
-        kind, _, target = reference.rpartition("/")
-        if kind.endswith("Patient") and target:
-            return target
-    return None

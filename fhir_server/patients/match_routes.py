@@ -5,8 +5,8 @@ GET  /admin/patient-matches?status=open|dismissed|merged|all   candidates, newes
 POST /admin/patient-matches/{id}/dismiss                        "two people": recorded with who and when
 
 Merging is `POST /fhir/Patient/$merge` (a FHIR operation, access by the caller's FHIR scopes), which marks
-the pair's candidate merged. `/admin` needs the admin scope (fhir_server.auth.middleware); the Patients and
-studies shown are read through the caller's secured store, so listing also needs FHIR read access
+the pair's candidate merged. `/admin` needs the admin scope (fhir_server.security.enforcement.bearer); the
+Patients and studies shown are read through the caller's secured store, so listing also needs FHIR read access
 (the dashboard's admin users have `user/*.cruds`).
 """
 
@@ -16,12 +16,12 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 
-from fhir_server.access.store import secured
-from fhir_server.api.services import ServicesDep
-from fhir_server.auth.routes_admin import AdminDep
+from fhir_server.api.dependencies import ServicesDep
 from fhir_server.errors import FhirError, Problem
 from fhir_server.patients.candidates import STATUSES, DecisionConflict, MatchCandidates, Status
 from fhir_server.patients.match_view import MatchView
+from fhir_server.security.access.store import secured
+from fhir_server.security.admin.routes import AdminDep
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_server.access.store import SecuredStore, Shown
+from fhir_server.interactions.patient_links import replaced_by
 from fhir_server.patients.candidates import Candidate
-from fhir_server.patients.demographics import replaced_by
+from fhir_server.security.access.store import SecuredStore, Shown
 from fhir_server.type_aliases import JsonObject
 
 

@@ -28,13 +28,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from fhir_server.access.store import SecuredStore
-from fhir_server.auth.policy import Action
-from fhir_server.dicomweb.lookup import identifier_query
 from fhir_server.errors import FhirError, Issue, Problem, operation_outcome
 from fhir_server.interactions.common import WriteRules
-from fhir_server.patients.demographics import replaced_by
+from fhir_server.interactions.lookup import identifier_query
+from fhir_server.interactions.patient_links import replaced_by
 from fhir_server.resource_types import require_valid_id
+from fhir_server.security.access.store import SecuredStore
+from fhir_server.security.enforcement.policy import Action
 from fhir_server.storage.errors import TransactionConflict
 from fhir_server.storage.repository import ResourceVersion, TransactionsUnsupported, VersionConflict
 from fhir_server.type_aliases import JsonObject

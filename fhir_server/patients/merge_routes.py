@@ -1,6 +1,6 @@
 """`POST [base]/Patient/$merge` (fhir_server.patients.merge, after R5
 https://build.fhir.org/patient-operation-merge.html):
-the handler of its row in the route table (fhir_server.core.routes)."""
+the handler of its row in the route table (fhir_server.rest.routes)."""
 
 from __future__ import annotations
 

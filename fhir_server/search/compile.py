@@ -239,8 +239,9 @@ def _reference(criterion: ValueCriterion, own_bases: Sequence[str]) -> Clause:
     targets = (modifier,) if modifier else param.targets
     for raw in criterion.values:
         value = unescape(raw).strip()
-        if "/" not in value:
-            # A bare id: the reference may point to any of the parameter's target types.
+        if "/" not in value and not value.startswith("urn:"):
+            # A bare id: the reference may point to any of the parameter's target types. (`urn:uuid:…`,
+            # `urn:shl:…` have no slash either, yet are whole references.)
             alternatives.append(_any(param, tuple(k.value_key(name, f"{t}/{value}") for t in targets)))
             continue
         normalized = normalize_reference(value, own_bases)

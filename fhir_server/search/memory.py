@@ -16,15 +16,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from fhir_server.api.context import RequestContext
+from fhir_server.core.context import RequestContext
 from fhir_server.search import paging
-from fhir_server.search.bundle import entry, searchset
 from fhir_server.search.compile import compile_value
 from fhir_server.search.conditions import Candidate
 from fhir_server.search.criteria import ValueCriterion
 from fhir_server.search.extract import resource_keys
 from fhir_server.search.page_links import page_links
 from fhir_server.search.request import parse_search
+from fhir_server.search.searchset import entry, searchset
 from fhir_server.search.sorting import sort_candidates
 from fhir_server.search.standalone import refuse_unsupported
 from fhir_server.settings import Settings

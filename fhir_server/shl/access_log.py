@@ -1,6 +1,7 @@
-"""The access log of a link: one AuditEvent (fhir_server.auth.audit) per manifest, file or U-flag fetch,
+"""The access log of a link: one AuditEvent (fhir_server.audit.log) per manifest, file or U-flag fetch,
 with the `recipient` the receiver declared (SHL IG STU1 §manifest request: "recipient") and its address.
-The link is an entity `urn:shl:{management id}` of the event, so its log is one indexed lookup."""
+The link is an entity `urn:shl:{management id}` of the event, so its log is one indexed lookup
+(`AuditLog.events_about`, through the document store)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 from starlette.requests import HTTPConnection
 
-from fhir_server.auth.audit import AuditLog, AuditRecord, Outcome, Who
+from fhir_server.audit.log import AuditLog, AuditRecord, Outcome, Who
 from fhir_server.shl.store import Link
 
 
@@ -40,5 +41,4 @@ def record_access(request: HTTPConnection, link: Link, recipient: str, outcome: 
 
 def events(audit: AuditLog, link_id: str) -> list[dict[str, Any]]:
     audit.flush()
-    cursor = audit.collection.find({"entities": entity(link_id)}).sort("ts", -1).limit(1000)
-    return [doc["res"] for doc in cursor]
+    return audit.events_about(entity(link_id), limit=1000)

@@ -14,12 +14,12 @@ from typing import Any
 import orjson
 from starlette.requests import HTTPConnection
 
-from fhir_server.access.store import SecuredStore, store_for
-from fhir_server.auth.keys import KeyStore
-from fhir_server.auth.passwords import hash_secret
-from fhir_server.auth.revocation import Revocations
-from fhir_server.auth.urls import Urls
 from fhir_server.master_key import MasterKey
+from fhir_server.security.access.store import SecuredStore, store_for
+from fhir_server.security.accounts.passwords import hash_secret
+from fhir_server.security.oauth.revocation import Revocations
+from fhir_server.security.oauth.signing_keys import KeyStore
+from fhir_server.security.oauth.urls import Urls
 from fhir_server.settings import Settings
 from fhir_server.shl import content
 from fhir_server.shl.creator import Creator

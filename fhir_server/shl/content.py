@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_server.access.store import SecuredStore
-from fhir_server.auth.keys import KeyStore
-from fhir_server.auth.tokens import Grant, mint_access_token
-from fhir_server.auth.urls import Urls
 from fhir_server.interactions.everything import ORDER, patient_compartment
+from fhir_server.security.access.store import SecuredStore
+from fhir_server.security.oauth.access_tokens import Grant, mint_access_token
+from fhir_server.security.oauth.signing_keys import KeyStore
+from fhir_server.security.oauth.urls import Urls
 
 FHIR_JSON = "application/fhir+json"
 API_ACCESS = "application/smart-api-access"

@@ -3,7 +3,8 @@
 A link stores the creator's access as an `AccessContext` it can rebuild (scopes, launch patient, fhirUser,
 role, client, base URL — never the token itself, which expires and must not be replayable from a database
 dump) and the revocation generations of the creator's user and client as their token carried them
-(`fhir_server.auth.revocation`). Every file of the link is built with a SecuredStore for that access, so a
+(`fhir_server.security.oauth.revocation`). Every file of the link is built with a SecuredStore for that
+access, so a
 link shows the intersection of what its creator could read and what the link names; and when the creator's
 user or client is deleted or disabled (its generation moves on) the link stops granting anything.
 """
@@ -17,10 +18,10 @@ from typing import Any
 import orjson
 from starlette.requests import HTTPConnection
 
-from fhir_server.auth.enforcement import access_of
-from fhir_server.auth.policy import ROLES, AccessContext
-from fhir_server.auth.revocation import Generations, Revocations
-from fhir_server.auth.scopes import ScopeSet
+from fhir_server.security.enforcement.checks import access_of
+from fhir_server.security.enforcement.policy import ROLES, AccessContext
+from fhir_server.security.enforcement.scopes import ScopeSet
+from fhir_server.security.oauth.revocation import Generations, Revocations
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,8 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
-from fhir_server.auth.passwords import verify_secret
 from fhir_server.errors import FhirError, Problem
+from fhir_server.security.accounts.passwords import verify_secret
 from fhir_server.shl.access_log import record_access
 from fhir_server.shl.components import FILE_PATH, fhir_base_of, shl_of
 from fhir_server.shl.content import FHIR_JSON

@@ -17,11 +17,11 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from fhir_server.access.store import SecuredStore, secured, store_for
 from fhir_server.api.responses import FhirJSONResponse
-from fhir_server.auth.revocation import Revocations
 from fhir_server.errors import FhirError, Problem
 from fhir_server.search.keys import value_key
+from fhir_server.security.access.store import SecuredStore, secured, store_for
+from fhir_server.security.oauth.revocation import Revocations
 from fhir_server.shl import access_log
 from fhir_server.shl.components import fhir_base_of, shl_of
 from fhir_server.shl.creator import creator_of
@@ -34,8 +34,8 @@ from fhir_server.validation import parameter_entries, parse_json
 
 router = APIRouter(prefix="/fhir", tags=["SMART Health Links"])
 
-# The operations are declared in fhir_server/core/data/operations.json, with rows in the route table
-# (fhir_server.core.routes) that name this module as the one serving them.
+# The operations are declared in fhir_server/rest/data/operations.json, with rows in the route table
+# (fhir_server.rest.routes) that name this module as the one serving them.
 
 
 def store_of(request: Request) -> SecuredStore:

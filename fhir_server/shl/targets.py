@@ -8,9 +8,9 @@ not reach the type at all gets a 403, which depends on the token alone.
 
 from __future__ import annotations
 
-from fhir_server.access.store import SecuredStore
 from fhir_server.errors import FhirError, Problem
 from fhir_server.interactions.common import existing_version
+from fhir_server.security.access.store import SecuredStore
 
 
 def readable_patient(store: SecuredStore, patient_id: str) -> str:

@@ -4,7 +4,10 @@ Features get a `Documents` and name their collection; they see only the operatio
 errors (`fhir_server.storage.errors`), never the driver. The atomic operations keep the driver's guarantees
 exactly: `find_one_and_update` and conditional `update_one` are single atomic steps in the database (single
 use codes, attempt counters, token rotation rely on that), and `insert_one` raises `DuplicateKey` when a
-unique index (declared in `fhir_server.storage.schema`) already holds the key.
+unique index (declared in `fhir_server.storage.schema`) already holds the key. `insert_many` is the one
+bulk write, for append-only logs: unordered, and `durable=False` trades the journal flush for throughput
+(the database acknowledges the write before its journal holds it: the last moments before a crash of the
+database can be lost), a choice each caller states.
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ from typing import Any, Protocol
 from pymongo import ReturnDocument
 from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 from pymongo.results import UpdateResult
+from pymongo.write_concern import WriteConcern
 
 from fhir_server.storage.errors import DuplicateKey, StorageError
 from fhir_server.type_aliases import Document
@@ -27,6 +31,10 @@ DESCENDING = -1
 
 Filter = Mapping[str, Any]
 Sort = Sequence[tuple[str, int]]
+
+# Acknowledged by the database without waiting for its journal (`insert_many(durable=False)`).
+_UNJOURNALED = WriteConcern(w=1, j=False)
+_DUPLICATE_KEY = 11000
 
 
 @dataclass(frozen=True)
@@ -56,6 +64,12 @@ class DocumentCollection(Protocol):
 
     def insert_one(self, document: Document) -> None:
         """Raises DuplicateKey when a unique index already holds the document's key."""
+        ...
+
+    def insert_many(self, documents: Sequence[Document], *, durable: bool) -> None:
+        """Insert in one unordered bulk write: a document that fails does not stop the others. `durable`:
+        acknowledged once the database's journal holds the write (as every other write here); False: once
+        the database has applied it. Raises DuplicateKey when every failure was a duplicate key."""
         ...
 
     def replace_one(self, filter: Filter, document: Document, *, upsert: bool = False) -> Updated: ...
@@ -101,6 +115,7 @@ class MongoCollection:
 
     def __init__(self, collection: Collection[Document]) -> None:
         self._collection = collection
+        self._unjournaled: Collection[Document] | None = None
 
     def find_one(
         self, filter: Filter, projection: Mapping[str, Any] | None = None, *, sort: Sort = ()
@@ -131,6 +146,17 @@ class MongoCollection:
     def insert_one(self, document: Document) -> None:
         with _StorageErrors():
             self._collection.insert_one(document)
+
+    def insert_many(self, documents: Sequence[Document], *, durable: bool) -> None:
+        if not documents:
+            return
+        collection = self._collection
+        if not durable:
+            if self._unjournaled is None:
+                self._unjournaled = collection.with_options(write_concern=_UNJOURNALED)
+            collection = self._unjournaled
+        with _StorageErrors():
+            collection.insert_many(list(documents), ordered=False)
 
     def replace_one(self, filter: Filter, document: Document, *, upsert: bool = False) -> Updated:
         with _StorageErrors():
@@ -172,10 +198,18 @@ class _StorageErrors:
         return None
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: object) -> None:
-        if isinstance(error, DuplicateKeyError):
+        if isinstance(error, DuplicateKeyError) or _only_duplicate_keys(error):
             raise DuplicateKey(str(error)) from error
         if isinstance(error, PyMongoError):
             raise StorageError(str(error)) from error
+
+
+def _only_duplicate_keys(error: BaseException | None) -> bool:
+    if not isinstance(error, BulkWriteError):
+        return False
+    details = error.details
+    failures = [*details.get("writeErrors", []), *details.get("writeConcernErrors", [])]
+    return bool(failures) and all(failure.get("code") == _DUPLICATE_KEY for failure in failures)
 
 
 def _updated(result: UpdateResult) -> Updated:

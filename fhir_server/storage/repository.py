@@ -68,7 +68,8 @@ class VersionConflict(Exception):
 
 class Repository(Protocol):
     """What interactions may do with resources. Both `MongoRepository` and the per-request `SecuredStore`
-    (`fhir_server.access.store`) satisfy it; set-up such as creating indexes is the concrete store's own."""
+    (`fhir_server.security.access.store`) satisfy it; set-up such as creating indexes is the concrete store's
+    own."""
 
     def create(self, resource: JsonObject, resource_id: str | None = None) -> ResourceVersion:
         """Store a new resource under a server-assigned id (or one the server chose beforehand)."""

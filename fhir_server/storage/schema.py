@@ -4,7 +4,10 @@ Features name their collection (`Documents.collection(name)`); this table is whe
 are declared, and `ensure_schema` (called once at start-up by the app and by the CLI commands that open the
 database) creates them. Creating an index that exists with the same definition is a no-op, so running it on
 every start is safe. Resource collections (one per FHIR type) get the version indexes below plus the search
-index the search package declares (`fhir_server.search.index.search_indexes`).
+index the search package declares (`fhir_server.search.index.search_indexes`); so do the collections of
+version documents of a standalone type written outside the repository (`STANDALONE_COLLECTIONS`: the audit
+log), with indexes of their own. Indexes the table no longer declares are listed in `RETIRED_INDEXES` and
+dropped where they still exist; stored data is brought up to date by `fhir_server.storage.migrations`.
 """
 
 from __future__ import annotations
@@ -16,7 +19,12 @@ from typing import Any
 from pymongo import IndexModel
 
 from fhir_server.storage.connection import DatabaseConnection
-from fhir_server.storage.migrations import SearchKeyFormat, reindex_search_keys
+from fhir_server.storage.migrations import (
+    SearchKeyFormat,
+    add_version_fields,
+    drop_indexes,
+    reindex_search_keys,
+)
 
 
 @dataclass(frozen=True)
@@ -57,12 +65,6 @@ FEATURE_COLLECTIONS: dict[str, tuple[Index, ...]] = {
     "auth_refresh_tokens": (_EXPIRY, Index("family", (("family", 1),))),
     "auth_revoked": (_EXPIRY,),
     "auth_users": (),
-    "audit_events": (
-        Index("recorded", (("ts", -1),)),
-        Index("agent", (("agents", 1), ("ts", -1))),
-        Index("entity", (("entities", 1), ("ts", -1))),
-        Index("type", (("types", 1), ("ts", -1))),
-    ),
     # DICOMweb sync (fhir_server.dicomweb)
     "hospital_connections": (
         Index("identifier", (("identifier", 1),), unique=True),
@@ -86,6 +88,35 @@ FEATURE_COLLECTIONS: dict[str, tuple[Index, ...]] = {
     "search_meta": (),
 }
 
+
+@dataclass(frozen=True)
+class StandaloneCollection:
+    """Version documents (shape in fhir_server.storage.mongo) of one standalone type, written outside the
+    repository and searched through the search engine: the type's search index plus `indexes`."""
+
+    resource_type: str
+    indexes: tuple[Index, ...]
+
+
+STANDALONE_COLLECTIONS: dict[str, StandaloneCollection] = {
+    # The audit log (fhir_server.audit.log): append-only AuditEvents. `recorded` (the event's time) serves
+    # the unfiltered newest-first pages in time slices (fhir_server.audit.search); `entity` a link's access
+    # log (fhir_server.shl.access_log); `agent` operators' queries.
+    "audit_events": StandaloneCollection(
+        "AuditEvent",
+        (
+            Index("recorded", (("ts", -1),)),
+            Index("agent", (("agents", 1), ("ts", -1))),
+            Index("entity", (("entities", 1), ("ts", -1))),
+        ),
+    ),
+}
+
+# Indexes the table declared once, on fields no longer written or read: dropped where they still exist.
+RETIRED_INDEXES: dict[str, tuple[str, ...]] = {
+    "audit_events": ("type",),  # on `types`, read by the audit search before it used the search engine
+}
+
 # Every resource collection (document shape in fhir_server.storage.mongo): a resource's versions newest
 # first, and history across resources.
 RESOURCE_INDEXES: tuple[Index, ...] = (
@@ -102,9 +133,10 @@ def ensure_schema(
     search_indexes: SearchIndexes,
     key_format: SearchKeyFormat | None,
 ) -> int:
-    """Create every index of the table, then bring stored search keys up to `key_format`
-    (`fhir_server.storage.migrations`); returns how many resources that re-indexed. `key_format` None: no
-    migration (commands that only manage accounts and keys; the server migrates when it starts)."""
+    """Create every index of the table and drop retired ones, then bring stored data up to `key_format`
+    (`fhir_server.storage.migrations`: version fields of standalone documents stored before they had them,
+    search keys); returns how many resources that re-indexed. `key_format` None: no migration (commands that
+    only manage accounts and keys; the server migrates when it starts)."""
     db = connection.db
     for name, indexes in FEATURE_COLLECTIONS.items():
         if indexes:
@@ -112,9 +144,17 @@ def ensure_schema(
     for resource_type in resource_types:
         indexes = (*RESOURCE_INDEXES, *search_indexes(resource_type))
         db.get_collection(resource_type).create_indexes([index.model() for index in indexes])
-    return 0 if key_format is None else reindex_search_keys(connection, resource_types, key_format)
+    for name, standalone in STANDALONE_COLLECTIONS.items():
+        indexes = (*standalone.indexes, *search_indexes(standalone.resource_type))
+        db.get_collection(name).create_indexes([index.model() for index in indexes])
+    drop_indexes(connection, RETIRED_INDEXES)
+    if key_format is None:
+        return 0
+    standalone_types = {name: c.resource_type for name, c in STANDALONE_COLLECTIONS.items()}
+    add_version_fields(connection, standalone_types, key_format)
+    return reindex_search_keys(connection, resource_types, key_format, standalone=standalone_types)
 
 
 def collection_names(resource_types: Sequence[str]) -> set[str]:
     """Every collection the schema declares."""
-    return {*FEATURE_COLLECTIONS, *resource_types}
+    return {*FEATURE_COLLECTIONS, *STANDALONE_COLLECTIONS, *resource_types}

@@ -1,7 +1,7 @@
-"""Request code reaches data only through the secured store (fhir_server.access.store).
+"""Request code reaches data only through the secured store (fhir_server.security.access.store).
 
 Read from the source, so a new route module is covered the day it is written: every module that defines
-routes (an `APIRouter`) or handlers of the FHIR route table (fhir_server.core.routes) must not touch the
+routes (an `APIRouter`) or handlers of the FHIR route table (fhir_server.rest.routes) must not touch the
 server's own repository (`….repository`), build a search engine of its own (`SearchEngine(`), import the
 MongoDB layer, or decide access itself (`policy.decide`). The few
 operator routes that act as the server after an admin check are listed with the reason. Nothing in the
@@ -14,10 +14,10 @@ import ast
 import sys
 from pathlib import Path
 
-from fhir_server.core.routes import ROUTES
+from fhir_server.rest.routes import ROUTES
 
 PACKAGE = Path(__file__).resolve().parents[2] / "fhir_server"
-# The framework-free core: HTTP is fhir_server.api.http_adapter's business, and only its.
+# The framework-free core: HTTP is fhir_server.rest.http_adapter's business, and only its.
 FRAMEWORK_FREE = ("core", "interactions")
 FRAMEWORKS = ("fastapi", "starlette")
 
@@ -26,14 +26,14 @@ FRAMEWORKS = ("fastapi", "starlette")
 STORAGE_VOCABULARY = {"fhir_server.storage.errors"}
 # module (relative to fhir_server/) -> why it may use the server's own view after its admin check
 OPERATOR_ROUTES = {
-    "dicomweb/admin.py": "hospital registration: admin-only operator action, writes as the server",
-    "auth/routes_admin.py": "users, clients and launch contexts: admin-only operator actions",
+    "dicomweb/hospitals/routes.py": "hospital registration: admin-only operator action, writes as the server",
+    "security/admin/routes.py": "users, clients and launch contexts: admin-only operator actions",
 }
 
 
 def _handler_modules() -> set[Path]:
     """The modules defining the route table's handlers (and the table itself)."""
-    modules = {"fhir_server.core.routes"}
+    modules = {"fhir_server.rest.routes"}
     modules |= {r.handler.__module__ for r in ROUTES if r.handler is not None}
     return {Path(str(sys.modules[m].__file__)).resolve() for m in modules}
 
@@ -63,10 +63,11 @@ def _violations(path: Path) -> list[str]:
 def test_route_modules_are_found() -> None:
     names = {p.relative_to(PACKAGE).as_posix() for p in _route_modules()}
     assert {
-        "core/routes.py",
-        "core/handlers.py",
+        "rest/routes.py",
+        "rest/handlers.py",
+        "rest/audit_events.py",
         "patients/merge_routes.py",
-        "dicomweb/proxy.py",
+        "dicomweb/proxy/routes.py",
         "dashboard/routes.py",
     } <= names
 
@@ -86,7 +87,7 @@ def test_the_core_and_interactions_know_no_web_framework() -> None:
                 found += [f"line {node.lineno}: imports {n}" for n in names if n.split(".")[0] in FRAMEWORKS]
             if found:
                 problems[path.relative_to(PACKAGE).as_posix()] = found
-    assert not problems, f"only fhir_server.api.http_adapter turns HTTP into FHIR requests: {problems}"
+    assert not problems, f"only fhir_server.rest.http_adapter turns HTTP into FHIR requests: {problems}"
 
 
 def test_request_code_never_reaches_the_raw_repository() -> None:
@@ -97,7 +98,9 @@ def test_request_code_never_reaches_the_raw_repository() -> None:
             continue
         if found := _violations(path):
             problems[name] = found
-    assert not problems, f"route modules must use fhir_server.access.store.secured(request): {problems}"
+    assert not problems, (
+        f"route modules must use fhir_server.security.access.store.secured(request): {problems}"
+    )
 
 
 def test_operator_exceptions_still_exist() -> None:

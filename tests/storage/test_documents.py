@@ -72,3 +72,20 @@ def test_ping_of_a_closed_connection_is_database_unavailable(server: RunningServ
     with pytest.raises(DatabaseUnavailable):
         conn.ping()
     conn.close()
+
+
+def test_insert_many_writes_every_document_durable_or_not(collection: DocumentCollection) -> None:
+    collection.insert_many([{"_id": "j1"}, {"_id": "j2"}], durable=True)
+    collection.insert_many([{"_id": "n1"}, {"_id": "n2"}, {"_id": "n3"}], durable=False)
+    collection.insert_many([], durable=False)
+    assert collection.count_documents({}) == 5
+
+
+def test_insert_many_is_unordered_and_reports_duplicates_as_storage_duplicate_key(
+    collection: DocumentCollection,
+) -> None:
+    collection.insert_one({"_id": "d2"})
+    with pytest.raises(DuplicateKey):
+        collection.insert_many([{"_id": "d1"}, {"_id": "d2"}, {"_id": "d3"}], durable=False)
+    # A failing document does not stop the others.
+    assert sorted(d["_id"] for d in collection.find({})) == ["d1", "d2", "d3"]

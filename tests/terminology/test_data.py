@@ -10,7 +10,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from terminology import systems
 from terminology.code_keys import free_text
 from terminology.errors import ShippedDataError
-from terminology.loader import check_unique, load_shipped_resources, validate_resource
+from terminology.loader import BINDINGS_FILE, check_unique, load_shipped_resources, validate_resource
 
 DCM = "http://dicom.nema.org/resources/ontology/DCM"
 LEGACY = "https://fhir.imaging-federation.example/CodeSystem/legacy-modality"
@@ -43,8 +43,13 @@ IDENTIFIER_TYPE_CODES = [
 
 
 def _data_files() -> list[Any]:
+    """The shipped FHIR resources: every data/*.json except the binding table (test_bindings.py)."""
     return sorted(
-        (e for e in (files("terminology") / "data").iterdir() if e.name.endswith(".json")),
+        (
+            e
+            for e in (files("terminology") / "data").iterdir()
+            if e.name.endswith(".json") and e.name != BINDINGS_FILE
+        ),
         key=lambda e: e.name,
     )
 
@@ -80,6 +85,9 @@ def test_shipped_files_are_exactly_the_expected_ones() -> None:
         "ValueSet-imagingstudy-status.json",
         "ValueSet-legacy-modality.json",
     ]
+    assert (files("terminology") / "data" / BINDINGS_FILE).is_file()
+    # The loader serves every resource file and leaves the binding table to terminology.bindings.
+    assert len(load_shipped_resources()) == len(_data_files())
 
 
 @pytest.mark.parametrize("entry", _data_files(), ids=lambda e: e.name)

@@ -10,8 +10,8 @@ import secrets
 import httpx
 import pytest
 
-from fhir_server.auth.clients import ClientRegistry
 from fhir_server.dashboard.client import CALLBACK_PATH, CLIENT_ID, dashboard_client
+from fhir_server.security.accounts.clients import ClientRegistry
 from tests.fhir_server.dashboard.dashboard_support import DashboardServer
 
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from fhir_server.dashboard.client import CLIENT_ID, SCOPE
-from fhir_server.dicomweb.sync_state import SyncStateStore
+from fhir_server.dicomweb.sync.state import SyncStateStore
 from tests.fhir_server.dashboard.dashboard_support import DashboardServer
 
 

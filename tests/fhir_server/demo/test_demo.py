@@ -15,13 +15,13 @@ import httpx
 import pytest
 
 from fhir_server.app import build_services
-from fhir_server.auth.users import UserRegistry
 from fhir_server.demo.dataset import demo_studies
 from fhir_server.demo.loader import CREDENTIALS_FILE
 from fhir_server.demo.local_orthanc import INSTALL_HINT, missing_orthanc
-from fhir_server.dicomweb.connections import ConnectionStore
-from fhir_server.dicomweb.sync_state import SyncStateStore
+from fhir_server.dicomweb.orthanc.connections import ConnectionStore
+from fhir_server.dicomweb.sync.state import SyncStateStore
 from fhir_server.master_key import MasterKey
+from fhir_server.security.accounts.users import UserRegistry
 from fhir_server.settings import Settings
 from fhir_server.storage.connection import connect
 from fhir_server.storage.mongo import MongoRepository

@@ -18,11 +18,11 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
-from fhir_server.api.services import Services
+from fhir_server.api.dependencies import Services
 from fhir_server.app import create_app
-from fhir_server.auth.keys import KeyStore
-from fhir_server.auth.tokens import Grant, mint_access_token
-from fhir_server.auth.urls import Urls
+from fhir_server.security.oauth.access_tokens import Grant, mint_access_token
+from fhir_server.security.oauth.signing_keys import KeyStore
+from fhir_server.security.oauth.urls import Urls
 from fhir_server.settings import Settings
 from tests.server_process import REPO_ROOT, free_port
 

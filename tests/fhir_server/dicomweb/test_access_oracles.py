@@ -14,7 +14,7 @@ import httpx
 import pytest
 from pydicom import Dataset
 
-from fhir_server.dicomweb.orthanc_errors import NOT_FOUND_MESSAGE
+from fhir_server.dicomweb.orthanc.errors import NOT_FOUND_MESSAGE
 from tests.fhir_server.dicomweb.federation_setup import Federation
 from tests.fhir_server.dicomweb.orthanc_process import PASSWORD
 

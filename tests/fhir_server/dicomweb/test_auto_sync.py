@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from fhir_server.dicomweb import ids
+from fhir_server.dicomweb.orthanc.upload import upload_datasets
 from fhir_server.dicomweb.runtime import JITTER, SyncSchedule, sync_services
-from fhir_server.dicomweb.upload import upload_datasets
 from fhir_server.settings import Settings
 from tests.fhir_server.dicomweb.dicom_samples import SamplePatient, SampleSeries, make_study
 from tests.fhir_server.dicomweb.inprocess_server import InProcessServer

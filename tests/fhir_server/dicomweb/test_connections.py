@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fhir_server.dicomweb.connections import COLLECTION, ConnectionStore, HospitalConnection
+from fhir_server.dicomweb.orthanc.connections import COLLECTION, ConnectionStore, HospitalConnection
 from fhir_server.master_key import MasterKey
 from fhir_server.settings import Settings
 from fhir_server.storage.connection import DatabaseConnection, connect

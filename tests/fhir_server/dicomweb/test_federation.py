@@ -12,7 +12,7 @@ from pydicom import Dataset
 
 from fhir_server.dicomweb.ids import hospital_patient_id_system
 from fhir_server.dicomweb.runtime import dicomweb_runtime
-from fhir_server.dicomweb.sync_state import SyncStateStore
+from fhir_server.dicomweb.sync.state import SyncStateStore
 from mappers.legacy import ORTHANC_STUDY_ID_SYSTEM
 from terminology.systems import DCM_SYSTEM, LEGACY_HOSPITAL_ID_SYSTEM, LEGACY_STUDY_ID_SYSTEM
 from tests.fhir_server.dicomweb.dicom_samples import SampleSeries, make_study, to_bytes

@@ -16,7 +16,7 @@ import pytest
 from pydicom import Dataset
 
 from fhir_server.dicomweb import ids
-from fhir_server.dicomweb.connections import COLLECTION as CONNECTIONS
+from fhir_server.dicomweb.orthanc.connections import COLLECTION as CONNECTIONS
 from terminology.systems import DICOM_UID_SYSTEM, LEGACY_HOSPITAL_ID_SYSTEM
 from tests.fhir_server.dicomweb.dicom_samples import SamplePatient, SampleSeries, make_study, to_bytes
 from tests.fhir_server.dicomweb.inprocess_server import InProcessServer

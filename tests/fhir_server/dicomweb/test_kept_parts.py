@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_server.dicomweb.connections import HospitalConnection
-from fhir_server.dicomweb.study_sync import _with_kept_parts
+from fhir_server.dicomweb.orthanc.connections import HospitalConnection
+from fhir_server.dicomweb.sync.study import _with_kept_parts
 
 HOSPITAL = HospitalConnection(
     organization_id="org-1",

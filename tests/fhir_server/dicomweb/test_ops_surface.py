@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
-from fhir_server.dicomweb.probes import ANSWER_WITHIN_SECONDS, FRESH_SECONDS
+from fhir_server.dicomweb.orthanc.probes import ANSWER_WITHIN_SECONDS, FRESH_SECONDS
 from tests.fhir_server.dicomweb.federation_setup import Federation
 from tests.fhir_server.dicomweb.inprocess_server import READ_TIMEOUT, InProcessServer
 

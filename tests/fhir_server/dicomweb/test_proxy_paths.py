@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fhir_server.dicomweb.proxy_paths import parse_target
+from fhir_server.dicomweb.proxy.paths import parse_target
 
 S, R, N = "1.2.3", "1.2.3.4", "1.2.3.4.5"  # study, series, instance
 

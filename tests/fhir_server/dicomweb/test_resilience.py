@@ -16,11 +16,11 @@ import httpx
 import pytest
 from pydicom import Dataset
 
-from fhir_server.dicomweb.connections import HospitalConnection
-from fhir_server.dicomweb.orthanc_errors import NOT_FOUND_MESSAGE
+from fhir_server.dicomweb.orthanc.connections import HospitalConnection
+from fhir_server.dicomweb.orthanc.errors import NOT_FOUND_MESSAGE
 from fhir_server.dicomweb.runtime import sync_services
-from fhir_server.dicomweb.study_sync import DELETED_STATUS, SYNC_NOTE_AUTHOR
-from fhir_server.dicomweb.sync import sync_hospital
+from fhir_server.dicomweb.sync.runner import sync_hospital
+from fhir_server.dicomweb.sync.study import DELETED_STATUS, SYNC_NOTE_AUTHOR
 from tests.fhir_server.dicomweb.dicom_samples import SamplePatient, SampleSeries, make_study, to_bytes
 from tests.fhir_server.dicomweb.inprocess_server import READ_TIMEOUT, InProcessServer
 from tests.fhir_server.dicomweb.orthanc_process import PASSWORD, USER, OrthancServer
@@ -235,7 +235,7 @@ def test_wrong_orthanc_credentials_are_a_502_and_a_failed_sync(
         )
     assert response.status_code == 201, response.text
     qido = response.json()["endpoints"][1].removeprefix("Endpoint/")
-    with caplog.at_level(logging.WARNING, logger="fhir_server.dicomweb.orthanc_errors"):
+    with caplog.at_level(logging.WARNING, logger="fhir_server.dicomweb.orthanc.errors"):
         proxied = httpx.get(f"{server.base_url}/dicomweb/{qido}/studies", headers=server.bearer(), timeout=30)
     assert proxied.status_code == 502
     # The client learns that the PACS failed, not why: the diagnosis names the hospital and its configuration.

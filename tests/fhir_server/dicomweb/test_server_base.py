@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from fhir_server.dicomweb.addresses import SERVER_FILE
+from fhir_server.dicomweb.hospitals.addresses import SERVER_FILE
 from tests.fhir_server.dicomweb.orthanc_process import PASSWORD, USER, OrthancServer
 from tests.server_process import REPO_ROOT, start_server
 

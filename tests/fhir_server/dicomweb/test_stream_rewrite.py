@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from fhir_server.dicomweb.stream_rewrite import replace_in_part_headers, replace_in_stream
+from fhir_server.dicomweb.proxy.stream_rewrite import replace_in_part_headers, replace_in_stream
 
 OLD = b"http://pacs:8042/dicom-web"
 NEW = b"https://fhir.example/dicomweb/ep-1"

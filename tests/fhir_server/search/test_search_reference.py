@@ -177,3 +177,12 @@ def test_a_reference_that_does_not_drive_the_query_is_checked_too(seeder: Seeder
 def test_bad_reference_modifiers_are_400(seeder: Seeder, query: str, expression: str) -> None:
     resource_type = "ImagingStudy" if query.startswith("subject") else "Patient"
     assert seeder.error(resource_type, query)["issue"][0]["expression"] == [expression]
+
+
+def test_an_urn_is_a_whole_reference_not_a_bare_id(seeder: Seeder) -> None:
+    # `urn:oid:…`/`urn:uuid:…` have no slash, yet name the referenced thing itself (the audit log's
+    # `urn:shl:…` entities are searched the same way).
+    urn = f"urn:oid:2.25.{abs(hash(seeder.prefix)) % 10**12}"
+    seeder.put("p-urn", {"resourceType": "Patient", "managingOrganization": {"reference": urn}})
+    assert seeder.names("Patient", f"organization={urn}") == {"p-urn"}
+    assert seeder.names("Patient", f"organization={urn}9") == set()

@@ -12,8 +12,6 @@ from typing import Any
 
 import pytest
 
-from fhir_server.auth import compartment
-from fhir_server.auth.compartment import CompartmentDataError, load_compartment
 from fhir_server.resource_types import MODELS
 from fhir_server.search.registry import (
     DEFINITIONS_FILE,
@@ -22,6 +20,8 @@ from fhir_server.search.registry import (
     RegistryDataError,
     build_registry,
 )
+from fhir_server.security.enforcement import compartment
+from fhir_server.security.enforcement.compartment import CompartmentDataError, load_compartment
 
 Json = dict[str, Any]
 

@@ -17,7 +17,6 @@ import httpx
 
 from fhir_server.settings import Settings
 from fhir_server.storage.connection import connect
-from tests.fhir_server.auth.smart_browser import Browser, forms_of
 from tests.fhir_server.security.leak_world import (
     CALLERS,
     OPERATOR,
@@ -29,6 +28,7 @@ from tests.fhir_server.security.leak_world import (
     build_world,
     register_users,
 )
+from tests.fhir_server.security.smart.smart_browser import Browser, forms_of
 from tests.server_process import SecuredServer, start_server
 
 

@@ -625,7 +625,7 @@ ROUTES: dict[str, Entry] = {
             operator=True,
         ),
     ),
-    "GET /fhir/AuditEvent/{event_id}": probed(
+    "GET /fhir/AuditEvent/{resource_id}": probed(
         Probe("AuditEvent/{id}", ADMIN, lambda c: get(f"/fhir/AuditEvent/{c.t.audit_event}"), operator=True)
     ),
     **_each(
@@ -638,7 +638,7 @@ ROUTES: dict[str, Entry] = {
                 reaches=False,
             )
         ),
-        "/fhir/AuditEvent/{event_id}",
+        "/fhir/AuditEvent/{resource_id}",
     ),
     **_each(
         "POST|PUT|PATCH|DELETE",

@@ -10,9 +10,9 @@ import httpx
 from PIL import Image
 from pyzbar.pyzbar import decode
 
-from fhir_server.auth.keys import KeyStore
-from fhir_server.auth.tokens import Grant, mint_access_token
-from fhir_server.auth.urls import Urls
+from fhir_server.security.oauth.access_tokens import Grant, mint_access_token
+from fhir_server.security.oauth.signing_keys import KeyStore
+from fhir_server.security.oauth.urls import Urls
 from tests.fhir_server.shl.shl_decoder import ParsedLink, decrypt, parse_link
 from tests.server_process import SecuredServer
 

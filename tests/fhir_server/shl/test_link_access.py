@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from fhir_server.auth.users import UserRegistry
+from fhir_server.security.accounts.users import UserRegistry
 from tests.fhir_server.shl.shl_client import (
     bundle_ids,
     create,

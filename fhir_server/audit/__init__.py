@@ -1,0 +1,1 @@
+"""The audit log: AuditEvents for every access to patient data, searchable by administrators."""

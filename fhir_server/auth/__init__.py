@@ -1,1 +1,0 @@
-"""SMART on FHIR authorization server and the enforcement of its tokens."""

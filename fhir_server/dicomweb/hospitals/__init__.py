@@ -1,0 +1,1 @@
+"""Hospitals as Organization + Endpoint: registration, addresses, health."""

@@ -1,0 +1,1 @@
+"""Clients of each hospital's Orthanc: DICOMweb, REST, probes, STOW uploads."""

@@ -1,0 +1,1 @@
+"""The scope-enforcing DICOMweb proxy in front of every hospital's Orthanc."""

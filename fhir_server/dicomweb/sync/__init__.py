@@ -1,0 +1,1 @@
+"""Syncing each hospital's studies into ImagingStudy, Patient and Endpoint resources."""

@@ -1,0 +1,1 @@
+"""Users and registered client applications, and the operator commands that manage them."""

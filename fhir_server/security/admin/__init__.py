@@ -1,0 +1,1 @@
+"""The administration API for users and clients (admin token required)."""

@@ -1,0 +1,1 @@
+"""What a verified token allows: the bearer check, scopes, compartments, policy."""

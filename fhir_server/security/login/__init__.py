@@ -1,0 +1,1 @@
+"""The login, patient-picker and consent pages of the authorization flow."""
