@@ -12,7 +12,7 @@ from fhir_server import __version__
 from fhir_server.api import error_handlers
 from fhir_server.api.cache_control import NoStore
 from fhir_server.api.dependencies import Services
-from fhir_server.api.middleware import BodySizeLimit
+from fhir_server.api.middleware import BodySizeLimit, FhirGZip
 from fhir_server.binding_checks import binding_checker
 from fhir_server.dashboard import client as dashboard_client
 from fhir_server.dashboard import routes as dashboard_routes
@@ -48,11 +48,21 @@ from terminology.local import LocalTerminology
 log = logging.getLogger(__name__)
 
 
-def build_services(settings: Settings, connection: DatabaseConnection) -> Services:
+def build_services(
+    settings: Settings, connection: DatabaseConnection, *, version_cache: bool = False
+) -> Services:
+    """`version_cache`: reads by id through the current-version cache (the server; commands go direct)."""
     indexer = SearchIndexer([settings.public_base_url or ""])
     if reindexed := ensure_server_schema(connection, indexer):
         log.info("search: re-indexed %d resources to the current index format", reindexed)
-    repository = MongoRepository(connection, list(MODELS), indexer.index_values)
+    repository = MongoRepository(
+        connection,
+        list(MODELS),
+        indexer.index_values,
+        cache_entries=settings.version_cache_entries if version_cache else 0,
+        cache_bytes=settings.version_cache_bytes,
+        cache_ttl_seconds=settings.version_cache_ttl_seconds,
+    )
     terminology = LocalTerminology()
     load_bindings()  # the binding table is checked now: a malformed one stops start-up, not the first write
     return Services(
@@ -86,7 +96,7 @@ def create_app(settings: Settings, connection: DatabaseConnection | None = None)
         own = connection is None
         conn = connect(settings, "server") if own else connection
         assert conn is not None
-        app.state.services = build_services(settings, conn)
+        app.state.services = build_services(settings, conn, version_cache=True)
         app.state.auth = auth_wiring.start(settings, conn, app.state.services.repository)
         dashboard_client.register_client(app.state.auth.clients)
         app.state.shl = shl_components.start(settings, conn)
@@ -97,6 +107,8 @@ def create_app(settings: Settings, connection: DatabaseConnection | None = None)
                 yield
         finally:
             app.state.auth.close()
+            if isinstance(app.state.services.repository, MongoRepository):
+                app.state.services.repository.close()
             if own:
                 conn.close()
 
@@ -122,6 +134,8 @@ def create_app(settings: Settings, connection: DatabaseConnection | None = None)
     app.include_router(dicomweb_health.router)
     app.include_router(dicomweb_admin.router)
     app.include_router(dashboard_routes.router)
+    # Inside authentication: only what a route answers under /fhir is compressed (never DICOM or SHL files).
+    app.add_middleware(FhirGZip)
     auth_wiring.add_authentication(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     auth_wiring.add_cors(app)

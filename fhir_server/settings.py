@@ -57,6 +57,16 @@ class Settings(BaseSettings):
     conditional_lock_seconds: float = Field(
         30.0, gt=0, le=600, description="Expiry of a conditional write's criteria lock."
     )
+    # Current-version cache of each worker (fhir_server.storage.version_cache), bounded by both; 0: off.
+    version_cache_entries: int = Field(
+        10_000, ge=0, le=10_000_000, description="Current versions a worker keeps for reads by id; 0: off."
+    )
+    version_cache_bytes: int = Field(
+        64 * 1024 * 1024, ge=0, le=64 * 1024**3, description="Memory bound of the version cache; 0: off."
+    )
+    version_cache_ttl_seconds: float = Field(
+        1.0, gt=0, le=60, description="Entry lifetime when the database has no change streams (standalone)."
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     national_id_system: str = Field(
         DEFAULT_NATIONAL_ID_SYSTEM,
@@ -76,6 +86,12 @@ class Settings(BaseSettings):
         3600, ge=60, le=3600, description="Lifetime of access tokens issued to apps (SMART: at most an hour)."
     )
     refresh_token_days: int = Field(30, ge=1, le=365, description="Lifetime of offline_access refresh tokens")
+    token_cache_size: int = Field(
+        10_000,
+        ge=0,
+        le=1_000_000,
+        description="Verified access tokens a worker keeps (LRU) until they expire; 0: verify every request.",
+    )
     # DICOMweb federation (fhir_server.dicomweb): every Orthanc call is bounded by these timeouts.
     orthanc_connect_timeout_seconds: float = Field(
         5.0, gt=0, le=120, description="How long to wait for a hospital's Orthanc to accept a connection."

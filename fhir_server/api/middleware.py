@@ -1,8 +1,9 @@
-"""ASGI middleware: request body size limit (413 before the body is buffered)."""
+"""ASGI middleware: request body size limit (413 before the body is buffered); gzip for FHIR responses."""
 
 from __future__ import annotations
 
 import orjson
+from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fhir_server.errors import FhirError, Problem
@@ -34,9 +35,14 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
+        declared = _header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await self._reject(send)
+            return
+        if _header(scope, b"transfer-encoding") is None:
+            # Without chunked encoding the body is the declared length (none: no body), which the server
+            # (h11, httptools) never reads past: nothing left to count.
+            await self.app(scope, receive, send)
             return
         seen = 0
 
@@ -74,3 +80,47 @@ class BodySizeLimit:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return None
+
+
+# Only FHIR JSON is compressed: the DICOMweb proxy (already compressed pixel data, multipart streams), SMART
+# Health Links (encrypted files) and everything else pass untouched; also excluded by type, whatever the path.
+GZIP_PREFIX = "/fhir"
+GZIP_MINIMUM_BYTES = 1024
+GZIP_EXCLUDED_TYPES = (
+    *DEFAULT_EXCLUDED_CONTENT_TYPES,
+    "image/*",
+    "application/dicom",
+    "application/octet-stream",
+    "application/pdf",
+    "multipart/*",
+)
+
+
+class FhirGZip:
+    """Starlette's gzip for responses under /fhir of at least GZIP_MINIMUM_BYTES, when the client accepts
+    gzip; any other request goes straight through."""
+
+    def __init__(self, app: ASGIApp, minimum_size: int = GZIP_MINIMUM_BYTES) -> None:
+        self.app = app
+        self._gzip = GZipMiddleware(
+            app, minimum_size=minimum_size, compresslevel=6, exclude_content_types=GZIP_EXCLUDED_TYPES
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and _under(scope["path"], GZIP_PREFIX):
+            accepted = _header(scope, b"accept-encoding")
+            if accepted is not None and b"gzip" in accepted:
+                await self._gzip(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _under(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith(prefix + "/")

@@ -26,6 +26,9 @@ class FhirResult:
     headers: dict[str, str] = field(default_factory=dict)
     last_modified: datetime | None = None
     issues: Sequence[Issue] = ()
+    # `resource` as compact JSON bytes (a stored version's, `ResourceVersion.json`): sent as they are. Valid
+    # only while `resource` is still the object they were made from (see `serialized_body`).
+    _serialized: tuple[object, bytes] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def body(self) -> dict[str, Any] | None:
@@ -35,15 +38,25 @@ class FhirResult:
             return operation_outcome(list(self.issues))
         return None
 
+    def show(self, version: ResourceVersion) -> None:
+        """Make a stored version the body, with its serialized JSON when the store has it."""
+        self.resource = version.resource
+        self._serialized = (version.resource, version.json) if version.json is not None else None
+
+    @property
+    def serialized_body(self) -> bytes | None:
+        """The body as compact JSON bytes, if known without serializing: None when the body was replaced."""
+        if self._serialized is None or self.resource is None or self._serialized[0] is not self.resource:
+            return None
+        return self._serialized[1]
+
 
 def version_result(version: ResourceVersion, status: int = 200, body: bool = True) -> FhirResult:
     """A stored version as it is (read, vread): with its ETag and Last-Modified."""
-    return FhirResult(
-        status,
-        version.resource if body else None,
-        {"ETag": version.etag},
-        last_modified=version.last_updated,
-    )
+    result = FhirResult(status, None, {"ETag": version.etag}, last_modified=version.last_updated)
+    if body:
+        result.show(version)
+    return result
 
 
 def resource_result(
@@ -66,7 +79,7 @@ def resource_result(
         message = outcome_message or f"{version.reference} version {version.version}"
         result.issues = [Issue("information", "informational", message), *warnings]
     elif preference == "representation":
-        result.resource = version.resource
+        result.show(version)
     return result
 
 

@@ -75,8 +75,8 @@ class RequestObserver:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        rid = given if _SAFE_ID.match(given) else uuid.uuid4().hex
+        given = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"").decode("latin-1")
+        rid = given if given and _SAFE_ID.match(given) else uuid.uuid4().hex
         token = request_id.set(rid)
         status = 500
         start = time.perf_counter()
@@ -97,16 +97,17 @@ class RequestObserver:
             if interaction != "GET /metrics":
                 REQUESTS.labels(interaction, str(status)).inc()
                 LATENCY.labels(interaction).observe(elapsed)
-            log.info(
-                "request",
-                extra={
-                    "fields": {
-                        "method": scope["method"],
-                        "path": scope["path"],
-                        "status": status,
-                        "duration_ms": round(elapsed * 1000, 2),
-                        "interaction": interaction,
-                    }
-                },
-            )
+            if log.isEnabledFor(logging.INFO):  # the access log line is built only when it is written
+                log.info(
+                    "request",
+                    extra={
+                        "fields": {
+                            "method": scope["method"],
+                            "path": scope["path"],
+                            "status": status,
+                            "duration_ms": round(elapsed * 1000, 2),
+                            "interaction": interaction,
+                        }
+                    },
+                )
             request_id.reset(token)

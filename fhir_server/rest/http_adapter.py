@@ -84,6 +84,8 @@ def to_response(result: FhirResult, *, pretty: bool = False) -> Response:
     headers = dict(result.headers)
     if result.last_modified is not None:
         headers["Last-Modified"] = format_datetime(result.last_modified, usegmt=True)
+    if not pretty and (serialized := result.serialized_body) is not None:
+        return FhirJSONResponse.serialized(serialized, result.status, headers)  # the stored bytes as they are
     body = result.body
     if body is None:
         return Response(status_code=result.status, headers=headers)

@@ -16,6 +16,7 @@ from fhir_server.security.oauth.pending import PendingAuthorizations
 from fhir_server.security.oauth.refresh_tokens import RefreshTokens
 from fhir_server.security.oauth.revocation import Revocations
 from fhir_server.security.oauth.signing_keys import KeyStore
+from fhir_server.security.oauth.token_cache import RevocationWatcher, VerifiedTokenCache
 from fhir_server.settings import Settings
 from fhir_server.storage.connection import DatabaseConnection
 from fhir_server.storage.documents import Documents
@@ -39,12 +40,15 @@ class AuthComponents:
     audit: AuditLog
     verifier: TokenVerifier
     repository: Repository | None  # the patient picker lists Patients from it
+    token_watcher: RevocationWatcher | None = None  # keeps the verifier's token cache exact (servers only)
 
     @property
     def development(self) -> bool:
         return self.settings.auth_mode == "development"
 
     def close(self) -> None:
+        if self.token_watcher is not None:
+            self.token_watcher.stop()
         self.audit.close()
 
 
@@ -54,13 +58,18 @@ def build_auth(
     repository: Repository | None = None,
     *,
     background_audit: bool = True,
+    token_cache: bool = False,
 ) -> AuthComponents:
     """The collections' indexes are the schema's (`fhir_server.storage.schema.ensure_schema`, run by the
-    caller at start-up)."""
+    caller at start-up). `token_cache` (a server's): verified tokens are kept (FHIR_TOKEN_CACHE_SIZE of them,
+    0: none), and a watcher thread, started here and stopped by `close`, keeps them and the signing keys
+    exact (oauth/token_cache.py)."""
     documents = connection.documents
     revocations = Revocations(documents)
     keys = KeyStore(documents)
-    return AuthComponents(
+    cache = VerifiedTokenCache(settings.token_cache_size) if token_cache else None
+    watcher = None if cache is None else RevocationWatcher(cache, revocations, keys)
+    auth = AuthComponents(
         settings=settings,
         documents=documents,
         keys=keys,
@@ -74,6 +83,10 @@ def build_auth(
         pending=PendingAuthorizations(documents),
         client_keys=ClientKeys(),
         audit=AuditLog(connection.documents, background=background_audit),
-        verifier=TokenVerifier(keys, revocations),
+        verifier=TokenVerifier(keys, revocations, cache),
         repository=repository,
+        token_watcher=watcher,
     )
+    if watcher is not None:
+        watcher.start()
+    return auth

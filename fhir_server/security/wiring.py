@@ -36,7 +36,7 @@ def security_statement(settings: Settings) -> Callable[[str], Mapping[str, Any]]
 
 
 def start(settings: Settings, connection: DatabaseConnection, repository: Repository) -> AuthComponents:
-    auth = build_auth(settings, connection, repository)
+    auth = build_auth(settings, connection, repository, token_cache=True)
     auth.keys.signing_key()  # generate the first key now rather than on the first token request
     record_server_base(connection.documents, settings)
     announce(settings, fhir_base(settings))

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pymongo import ReturnDocument
+from pymongo.change_stream import CollectionChangeStream
 from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, PyMongoError
 from pymongo.results import UpdateResult
 from pymongo.write_concern import WriteConcern
 
@@ -35,6 +36,7 @@ Sort = Sequence[tuple[str, int]]
 # Acknowledged by the database without waiting for its journal (`insert_many(durable=False)`).
 _UNJOURNALED = WriteConcern(w=1, j=False)
 _DUPLICATE_KEY = 11000
+_CHANGE_STREAMS_NEED_REPLICA_SET = 40573
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,32 @@ class DocumentCollection(Protocol):
         ...
 
     def delete_many(self, filter: Filter) -> int: ...
+
+    def watch_changes(self, *, wait_seconds: float) -> ChangeFeed:
+        """The changes to this collection from now on (a change stream), as document ids and operations.
+        Raises ChangeStreamsUnsupported when the database serves none (a standalone MongoDB)."""
+        ...
+
+
+class ChangeStreamsUnsupported(StorageError):
+    """The database serves no change streams (a standalone MongoDB: only replica sets and SecantusDB do)."""
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change of a watched collection: its operation (insert, update, replace, delete; invalidate, drop,
+    rename… end the feed) and the changed document's `_id` (None for collection-level events)."""
+
+    operation: str
+    key: Any
+
+
+class ChangeFeed(Protocol):
+    def next_change(self) -> Change | None:
+        """The next change, or None when none came within the feed's wait."""
+        ...
+
+    def close(self) -> None: ...
 
 
 class Documents(Protocol):
@@ -189,6 +217,36 @@ class MongoCollection:
     def delete_many(self, filter: Filter) -> int:
         with _StorageErrors():
             return self._collection.delete_many(filter).deleted_count
+
+    def watch_changes(self, *, wait_seconds: float) -> MongoChangeFeed:
+        try:
+            stream = self._collection.watch(max_await_time_ms=max(1, int(wait_seconds * 1000)))
+        except OperationFailure as exc:
+            if exc.code == _CHANGE_STREAMS_NEED_REPLICA_SET or "replica set" in str(exc):
+                raise ChangeStreamsUnsupported(str(exc)) from exc
+            raise StorageError(str(exc)) from exc
+        except PyMongoError as exc:
+            raise StorageError(str(exc)) from exc
+        return MongoChangeFeed(stream)
+
+
+class MongoChangeFeed:
+    """`ChangeFeed` over one pymongo change stream."""
+
+    def __init__(self, stream: CollectionChangeStream[Document]) -> None:
+        self._stream = stream
+
+    def next_change(self) -> Change | None:
+        with _StorageErrors():
+            event = self._stream.try_next()
+        if event is None:
+            return None
+        key = event.get("documentKey")
+        return Change(str(event.get("operationType")), key.get("_id") if isinstance(key, dict) else None)
+
+    def close(self) -> None:
+        with _StorageErrors():
+            self._stream.close()
 
 
 class _StorageErrors:

@@ -15,15 +15,27 @@ Document shape (collection named after the resource type):
 A create is a single insert. An update inserts version n+1 and retires older versions in one transaction
 when the database supports transactions (replica set, SecantusDB); on a standalone MongoDB the retirement
 is idempotent and re-run by the next write, and reads always pick the highest version.
+
+Reads by id go through the current-version cache when the repository has one (`cache_entries`,
+`cache_bytes`; `fhir_server.storage.version_cache`), kept exact by the change feed
+(`fhir_server.storage.change_feed`): every write through a repository with a feed returns only once every
+other live feed forgot what it replaced, so a read that starts after a write was answered — in any worker
+or server on the database — sees it (410 for a deletion everywhere at once). Within its lease a feed's
+entries are served with no database round trip; otherwise (starting, heartbeat failing, no change streams)
+each only after one covered lookup on the `id_version` index confirmed that its version is still the
+current one. Inside a transaction the cache is neither read nor filled; the transaction's writes wait for
+the feeds after its commit.
 """
 
 from __future__ import annotations
 
 import copy
 import hashlib
+import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -32,6 +44,7 @@ from pymongo.client_session import ClientSession
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError
 
+from fhir_server.storage.change_feed import ChangeFeed, ReadMode, Written
 from fhir_server.storage.connection import DatabaseConnection
 from fhir_server.storage.errors import TransactionConflict
 from fhir_server.storage.repository import (
@@ -43,6 +56,7 @@ from fhir_server.storage.repository import (
     TransactionsUnsupported,
     VersionConflict,
 )
+from fhir_server.storage.version_cache import CachedVersion, VersionCache, fresh
 from fhir_server.type_aliases import Document, JsonObject
 
 __all__ = ["MongoRepository", "TransactionsUnsupported", "content_hash", "format_instant"]
@@ -59,20 +73,45 @@ def now() -> datetime:
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
+@dataclass(frozen=True)
+class _Expected:
+    mark: int  # the cache's mark before the write
+    written: Written | None  # what the feed's fence waits for
+
+
 class MongoRepository:
     def __init__(
         self,
         connection: DatabaseConnection,
         resource_types: Sequence[str],
         index_values: IndexValues,
+        *,
+        cache_entries: int = 0,
+        cache_bytes: int = 0,
+        cache_ttl_seconds: float = 1.0,
     ) -> None:
+        """With `cache_entries` and `cache_bytes` above 0, reads by id use a current-version cache kept by a
+        change feed thread (stopped by `close`, or when the connection is closed)."""
         self._connection = connection
         self._types = tuple(resource_types)
         self._index_values = index_values
         self._session: ClientSession | None = None
+        self._pending: list[Written] | None = None  # a transaction's writes, for the feeds after its commit
         self._collections: dict[str, Collection[Document]] = {
             t: connection.db.get_collection(t) for t in self._types
         }
+        self.cache: VersionCache | None = None
+        self.feed: ChangeFeed | None = None
+        if cache_entries > 0 and cache_bytes > 0:
+            self.cache = VersionCache(cache_entries, cache_bytes)
+            self.feed = ChangeFeed(
+                connection.db, self._types, self.cache, ttl_seconds=cache_ttl_seconds
+            ).start()
+
+    def close(self) -> None:
+        """Stop the change feed (the cache is bypassed from then on)."""
+        if self.feed is not None:
+            self.feed.stop()
 
     # -- collections (indexes: fhir_server.storage.schema) -------------------------------------------------
 
@@ -83,14 +122,93 @@ class MongoRepository:
     # -- reads --------------------------------------------------------------------------------------------
 
     def read(self, resource_type: str, resource_id: str) -> ResourceVersion | None:
+        usable = self._usable_cache()
+        if usable is None:
+            doc = self._latest(resource_type, resource_id)
+            return None if doc is None else _to_version(resource_type, doc)
+        cache, mode = usable
+        since = cache.mark()
+        entry = cache.get(resource_type, resource_id)
+        if entry is not None and fresh(entry, mode.ttl):
+            if not mode.check:
+                return _from_cache(resource_type, resource_id, entry)
+            # One covered index lookup: is the cached version still the current one?
+            current = self._collections[resource_type].find_one(
+                {"id": resource_id}, {"_id": 0, "v": 1}, sort=[("v", -1)]
+            )
+            if current is None:
+                cache.discard(resource_type, resource_id)
+                return None
+            if current["v"] == entry.version:
+                return _from_cache(resource_type, resource_id, entry)
         doc = self._latest(resource_type, resource_id)
-        return None if doc is None else _to_version(resource_type, doc)
+        if doc is None:
+            cache.discard(resource_type, resource_id)
+            return None
+        version = _to_version(resource_type, doc, serialized=True)
+        self._remember(cache, version, since)
+        return version
 
     def vread(self, resource_type: str, resource_id: str, version: int) -> ResourceVersion | None:
+        # A version never changes: the cached entry, even if no longer current, is that version (a document
+        # edited in place is forgotten by the change feed). Any other version comes from the database.
+        if (cache := self._usable_cache()) is not None:
+            entry = cache[0].get(resource_type, resource_id)
+            if entry is not None and entry.version == version and fresh(entry, cache[1].ttl):
+                return _from_cache(resource_type, resource_id, entry)
         doc = self._collections[resource_type].find_one(
             {"_id": f"{resource_id}/{version}"}, session=self._session
         )
         return None if doc is None else _to_version(resource_type, doc)
+
+    def _usable_cache(self) -> tuple[VersionCache, ReadMode] | None:
+        """The cache and how to use it, when reads may: outside transactions, while the feed is healthy."""
+        if self.cache is None or self.feed is None or self._session is not None:
+            return None
+        mode = self.feed.read_mode()
+        return None if mode is None else (self.cache, mode)
+
+    def _remember(self, cache: VersionCache, version: ResourceVersion, since: int) -> None:
+        cache.put(
+            version.resource_type,
+            version.id,
+            CachedVersion(
+                version=version.version,
+                last_updated=version.last_updated,
+                deleted=version.deleted,
+                method=version.method,
+                json=version.json,
+                stored_at=time.monotonic(),
+            ),
+            since,
+        )
+
+    def _expect(self, resource_type: str, doc: Document) -> _Expected:
+        """Before a write: the cache's mark, and the write noted for the feed's fence."""
+        if self.feed is None or self.cache is None:
+            return _Expected(0, None)
+        return _Expected(self.cache.mark(), self.feed.expect(resource_type, doc["_id"]))
+
+    def _failed_write(self, expected: _Expected) -> None:
+        if self.feed is not None:
+            self.feed.forget(expected.written)
+
+    def _written(self, resource_type: str, doc: Document, expected: _Expected) -> ResourceVersion:
+        """The version just written. Committed (outside a transaction), it is cached once every feed forgot
+        the version it replaced; inside one, the transaction waits for them after its commit."""
+        if self.cache is None or self.feed is None:
+            return _to_version(resource_type, doc)
+        if self._session is not None:
+            # Not committed yet (and it may never be): forget the older version, keep nothing.
+            self.cache.discard(resource_type, doc["id"])
+            if expected.written is not None and self._pending is not None:
+                self._pending.append(expected.written)
+            return _to_version(resource_type, doc)
+        self.feed.settle([expected.written])
+        version = _to_version(resource_type, doc, serialized=True)
+        if (cache := self._usable_cache()) is not None:
+            self._remember(cache[0], version, expected.mark)
+        return version
 
     def _latest(
         self, resource_type: str, resource_id: str, session: ClientSession | None = None
@@ -106,8 +224,13 @@ class MongoRepository:
         resource_type = resource["resourceType"]
         resource_id = resource_id or str(uuid.uuid4())
         doc = self._version_doc(resource_type, resource_id, 1, now(), resource, "POST")
-        self._collections[resource_type].insert_one(doc, session=self._session)
-        return _to_version(resource_type, doc)
+        expected = self._expect(resource_type, doc)
+        try:
+            self._collections[resource_type].insert_one(doc, session=self._session)
+        except BaseException:
+            self._failed_write(expected)
+            raise
+        return self._written(resource_type, doc, expected)
 
     def update(
         self, resource: JsonObject, *, expected_version: int | None, method: Method = "PUT"
@@ -120,8 +243,8 @@ class MongoRepository:
             raise VersionConflict(current)
         version = (current or 0) + 1
         doc = self._version_doc(resource_type, resource_id, version, _later_than(latest), resource, method)
-        self._write_version(resource_type, doc, current)
-        return _to_version(resource_type, doc), latest is None or bool(latest["del"])
+        expected = self._write_version(resource_type, doc, current)
+        return self._written(resource_type, doc, expected), latest is None or bool(latest["del"])
 
     def delete(
         self, resource_type: str, resource_id: str, *, expected_version: int | None = None
@@ -135,8 +258,8 @@ class MongoRepository:
             raise VersionConflict(latest["v"])
         version = latest["v"] + 1
         doc = self._version_doc(resource_type, resource_id, version, _later_than(latest), None, "DELETE")
-        self._write_version(resource_type, doc, latest["v"])
-        return _to_version(resource_type, doc)
+        expected = self._write_version(resource_type, doc, latest["v"])
+        return self._written(resource_type, doc, expected)
 
     def _version_doc(
         self,
@@ -168,7 +291,16 @@ class MongoRepository:
             doc["h"] = content_hash(stored)
         return doc
 
-    def _write_version(self, resource_type: str, doc: Document, previous: int | None) -> None:
+    def _write_version(self, resource_type: str, doc: Document, previous: int | None) -> _Expected:
+        expected = self._expect(resource_type, doc)
+        try:
+            self._insert_version(resource_type, doc, previous)
+        except BaseException:
+            self._failed_write(expected)
+            raise
+        return expected
+
+    def _insert_version(self, resource_type: str, doc: Document, previous: int | None) -> None:
         collection = self._collections[resource_type]
         try:
             with self._transaction() as session:
@@ -196,6 +328,7 @@ class MongoRepository:
                 "database) for transaction bundles"
             )
         write_concern = self._connection.db.write_concern
+        pending: list[Written] = []
         try:
             with (
                 self._connection.client.start_session() as session,
@@ -203,10 +336,21 @@ class MongoRepository:
             ):
                 bound = copy.copy(self)
                 bound._session = session
-                yield bound
+                bound._pending = pending
+                try:
+                    yield bound
+                except BaseException:
+                    for written in pending:  # aborted: no events will come
+                        self._failed_write(_Expected(0, written))
+                    raise
+            # Committed: answered once every feed forgot what the transaction replaced.
+            if self.feed is not None and pending:
+                self.feed.settle(pending)
         except PyMongoError as exc:
             # Aborted by a concurrent transaction (in the body or at commit): callers decide whether that is
             # a conflict for their client; any other driver error stays what it was.
+            for written in pending:
+                self._failed_write(_Expected(0, written))
             if exc.has_error_label("TransientTransactionError"):
                 raise TransactionConflict(str(exc)) from exc
             raise
@@ -331,8 +475,9 @@ def as_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _to_version(resource_type: str, doc: Document) -> ResourceVersion:
+def _to_version(resource_type: str, doc: Document, *, serialized: bool = False) -> ResourceVersion:
     ts = as_utc(doc["ts"])
+    resource = doc.get("res")
     return ResourceVersion(
         resource_type=resource_type,
         id=doc["id"],
@@ -340,5 +485,20 @@ def _to_version(resource_type: str, doc: Document) -> ResourceVersion:
         last_updated=ts,
         deleted=doc["del"],
         method=doc["m"],
-        resource=doc.get("res"),
+        resource=resource,
+        json=orjson.dumps(resource) if serialized and resource is not None else None,
+    )
+
+
+def _from_cache(resource_type: str, resource_id: str, entry: CachedVersion) -> ResourceVersion:
+    # Each caller gets its own parsed copy (for access decisions); the bytes are the response body.
+    return ResourceVersion(
+        resource_type=resource_type,
+        id=resource_id,
+        version=entry.version,
+        last_updated=entry.last_updated,
+        deleted=entry.deleted,
+        method=entry.method,
+        resource=orjson.loads(entry.json) if entry.json is not None else None,
+        json=entry.json,
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
@@ -32,6 +32,9 @@ class ResourceVersion:
     deleted: bool
     method: Method
     resource: JsonObject | None  # None for a deletion
+    # `resource` serialized as compact JSON, when the store has it at hand (a read by id, a write): served as
+    # the response body as it is. Whoever builds a version with another resource leaves it None.
+    json: bytes | None = field(default=None, compare=False, repr=False)
 
     @property
     def etag(self) -> str:

@@ -86,6 +86,8 @@ FEATURE_COLLECTIONS: dict[str, tuple[Index, ...]] = {
     # Search (fhir_server.search): conditional-write criteria locks, the stored index format
     "search_locks": (Index("lock_expiry", (("expires", 1),), expire_after_seconds=0),),
     "search_meta": (),
+    # The version cache's change feeds (fhir_server.storage.change_feed): one document per server process
+    "version_cache_feeds": (),
 }
 
 

@@ -1,6 +1,7 @@
 """The one bearer check of the server (RFC 6750, App Launch 2.2 §access-denied-response-handling): every
 request to a protected route must carry a Bearer JWT signed with our keys, not expired, for this FHIR base
-(FHIR_PUBLIC_BASE_URL or the bind address, never the Host header), not revoked. The verified
+(FHIR_PUBLIC_BASE_URL or the bind address, never the Host header), not revoked (a token verified before is
+answered from the worker's verified-token cache, kept exact by a watcher: oauth/token_cache.py). The verified
 `AccessContext` goes on `request.state.access`, where `fhir_server.security.access.store.secured` and
 `access_of` find it; what it may do is decided later, per resource. No route verifies a token itself.
 
@@ -152,7 +153,11 @@ class BearerAuthentication:
             elif scheme.lower() != "bearer" or not token:
                 raise InvalidToken("A Bearer access token is required (Authorization: Bearer <token>)")
             else:
-                access = await run_in_threadpool(auth.verifier.verify, token, urls)
+                # A token verified before (oauth/token_cache.py) is answered here, without a thread or I/O.
+                cached = auth.verifier.cached(token, urls)
+                if cached is None:
+                    cached = await run_in_threadpool(auth.verifier.verify, token, urls)
+                access = cached
         except InvalidToken as exc:
             await _response(_unauthorized(urls, str(exc)))(scope, receive, send)
             return

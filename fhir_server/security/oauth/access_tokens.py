@@ -20,9 +20,8 @@ from fhir_server.security.enforcement.policy import ROLES, AccessContext
 from fhir_server.security.enforcement.scopes import ScopeSet
 from fhir_server.security.oauth.revocation import Generations, Revocations
 from fhir_server.security.oauth.signing_keys import SIGNING_ALGORITHM, KeyStore
+from fhir_server.security.oauth.token_cache import VerifiedTokenCache, has_expired
 from fhir_server.security.oauth.urls import Urls
-
-_CLOCK_SKEW_SECONDS = 30
 
 
 class InvalidToken(Exception):
@@ -70,12 +69,27 @@ def mint_access_token(keys: KeyStore, urls: Urls, grant: Grant, lifetime: int) -
 
 
 class TokenVerifier:
-    def __init__(self, keys: KeyStore, revocations: Revocations) -> None:
+    """With a `cache` (token_cache.py), a token verified once is answered from it until it expires or is
+    revoked; without, every verification reads the revocation records."""
+
+    def __init__(
+        self, keys: KeyStore, revocations: Revocations, cache: VerifiedTokenCache | None = None
+    ) -> None:
         self._keys = keys
         self._revocations = revocations
+        self.cache = cache
 
     def signed_claims(self, token: str) -> dict[str, Any] | None:
         """The claims of a token this server signed (expired or not), or None."""
+        signed = self._signed(token)
+        return None if signed is None else signed[1]
+
+    def cached(self, token: str, urls: Urls) -> AccessContext | None:
+        """The token's access when it was verified before and is neither expired nor revoked since; no I/O."""
+        return None if self.cache is None else self.cache.get(token, urls.fhir_base)
+
+    def _signed(self, token: str) -> tuple[str | None, dict[str, Any]] | None:
+        """(kid, claims) of a token this server signed (expired or not), or None."""
         try:
             kid = jws.extract_compact(token.encode()).headers().get("kid")
         except (JoseError, ValueError):
@@ -86,24 +100,32 @@ class TokenVerifier:
             return None
         if decoded.header.get("typ") != "at+jwt":
             return None  # an id_token is signed with the same key but is no access token
-        return dict(decoded.claims)
+        return (kid if isinstance(kid, str) else None), dict(decoded.claims)
 
     def verify(self, token: str, urls: Urls) -> AccessContext:
-        claims = self.signed_claims(token)
-        if claims is None:
+        access = self.cached(token, urls)
+        if access is not None:
+            return access
+        ticket = None if self.cache is None else self.cache.ticket()  # before the revocation lookup
+        signed = self._signed(token)
+        if signed is None:
             raise InvalidToken("The access token is malformed or its signature is not ours")
+        kid, claims = signed
         now = time.time()
         exp = claims.get("exp")
-        if not isinstance(exp, int) or exp + _CLOCK_SKEW_SECONDS < now:
+        if not isinstance(exp, int) or has_expired(exp, now):
             raise InvalidToken("The access token has expired")
         if not urls.is_fhir_base(claims.get("aud")):
             raise InvalidToken("The access token is for another audience (aud is not this FHIR base URL)")
         if claims.get("iss") != urls.issuer:
             raise InvalidToken("The access token was issued by another authorization server")
-        # The one database read per request: the jti and the generations of the token's user and client.
+        # The one database read of an uncached token: its jti and the generations of its user and client.
         if self._revocations.token_revoked(claims):
             raise InvalidToken("The access token has been revoked")
-        return access_context(claims, urls)
+        access = access_context(claims, urls)
+        if self.cache is not None:
+            self.cache.put(token, ticket, access, kid)
+        return access
 
 
 def access_context(claims: dict[str, Any], urls: Urls) -> AccessContext:

@@ -16,21 +16,29 @@ or re-enabling a client does not bring its old tokens back. Verifying a token co
 
 Minting reads the generations first and checks that the user and client are still active afterwards;
 deactivation increments, deactivates, and increments again (Revocations.revoke_all_of).
+
+A third record, `{_id: "state:revocations", n}`, counts every revocation and signing-key rotation (bumped
+after the change itself). Workers that cache verified tokens (token_cache.py) watch this collection's change
+stream and drop exactly the tokens a record revokes; a database without change streams (a standalone
+MongoDB) makes them re-read this counter instead, and drop everything when it moved. Within the revoking
+process, its caches hear of a revocation before the revoking call returns (`listen_locally`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
-from fhir_server.storage.documents import Documents
+from fhir_server.storage.documents import ChangeFeed, Documents
 from fhir_server.storage.errors import DuplicateKey
 
 SubjectKind = Literal["user", "client"]
 T = TypeVar("T")
+STATE_ID = "state:revocations"
 SUB_GEN_CLAIM = "sub_gen"
 CLIENT_GEN_CLAIM = "client_gen"
 
@@ -72,6 +80,43 @@ def _key(kind: SubjectKind, name: str) -> str:
     return f"{kind}:{name}"
 
 
+# This process's listeners (its token caches), told of every record written here before the write returns.
+_local_listeners: list[Callable[[str], None]] = []
+_listeners_lock = threading.Lock()
+
+
+def listen_locally(listener: Callable[[str], None]) -> Callable[[], None]:
+    """Call `listener(record_id)` after every revocation record this process writes (a jti, `user:…`,
+    `client:…`, or the counter for a key rotation); returns what stops it."""
+    with _listeners_lock:
+        _local_listeners.append(listener)
+
+    def stop() -> None:
+        with _listeners_lock, contextlib.suppress(ValueError):
+            _local_listeners.remove(listener)
+
+    return stop
+
+
+def _tell_local_listeners(record_id: str) -> None:
+    with _listeners_lock:
+        listeners = list(_local_listeners)
+    for listener in listeners:
+        listener(record_id)
+
+
+def revoked_subject(record_id: Any) -> tuple[SubjectKind, str] | None:
+    """The user or client whose generation record this is, or None (a revoked jti, the state counter)."""
+    kind, sep, name = str(record_id).partition(":")
+    if sep and kind in ("user", "client"):
+        return ("user" if kind == "user" else "client"), name
+    return None
+
+
+def is_revoked_jti(record_id: Any) -> bool:
+    return isinstance(record_id, str) and ":" not in record_id
+
+
 def _generation_keys(subject: str, client_id: str | None) -> list[str]:
     return [_key("user", subject), *([_key("client", client_id)] if client_id else [])]
 
@@ -91,6 +136,23 @@ class Revocations:
     def revoke(self, jti: str, exp: int) -> None:
         with contextlib.suppress(DuplicateKey):  # revoking twice is fine
             self._revoked.insert_one({"_id": jti, "expires": datetime.fromtimestamp(exp, UTC)})
+        _tell_local_listeners(jti)
+        self.changed()
+
+    def changed(self) -> None:
+        """Count a revocation or key rotation (after it is written): what token caches without a change
+        stream poll."""
+        self._revoked.update_one({"_id": STATE_ID}, {"$inc": {"n": 1}}, upsert=True)
+        _tell_local_listeners(STATE_ID)
+
+    def state(self) -> int:
+        """The revocation counter (`changed`)."""
+        doc = self._revoked.find_one({"_id": STATE_ID}, {"n": 1})
+        return _int(doc.get("n")) if doc else 0
+
+    def watch(self, wait_seconds: float) -> ChangeFeed:
+        """The changes of the revocation records from now on (raises ChangeStreamsUnsupported)."""
+        return self._revoked.watch_changes(wait_seconds=wait_seconds)
 
     def revoke_all_of(self, kind: SubjectKind, name: str) -> None:
         """Every token of this user or client minted until now is revoked.
@@ -101,6 +163,8 @@ class Revocations:
         deactivated. Before: should the process die between the steps, the existing tokens are revoked all
         the same."""
         self._revoked.update_one({"_id": _key(kind, name)}, {"$inc": {"gen": 1}}, upsert=True)
+        _tell_local_listeners(_key(kind, name))
+        self.changed()
 
     def deactivating(self, kind: SubjectKind, name: str, change: Callable[[], T]) -> T:
         """`change` (deleting or disabling the user or client), with every token of theirs revoked before and

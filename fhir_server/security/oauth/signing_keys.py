@@ -5,6 +5,9 @@ The first process that needs a key generates one (RSA 2048, RS256: what OpenID C
 id_tokens, App Launch 2.2 §sso-openid-connect). `rotate()` adds a new signing key and retires the others;
 retired keys stay published in the JWKS and accepted until every token they signed has expired.
 Two processes generating a first key at once is harmless: both keys verify, the newer one signs.
+A server's workers hear of a rotation (or of a key deleted from `auth_keys`) through their token-cache
+watcher (token_cache.py), which makes them `forget` their keys: within a second they sign with the new key.
+Other processes re-read the signing key every 10 s.
 
 The private keys are stored in the database: whoever can read the database can mint tokens, so an external
 MongoDB must be protected like the keys themselves.
@@ -20,7 +23,8 @@ from typing import Any
 
 from joserfc.jwk import KeySet, RSAKey
 
-from fhir_server.storage.documents import Documents
+from fhir_server.security.oauth.revocation import Revocations
+from fhir_server.storage.documents import ChangeFeed, Documents
 
 SIGNING_ALGORITHM = "RS256"
 # Longest lifetime of anything we sign (CLI tokens may live up to a day); retired keys outlive it.
@@ -38,6 +42,7 @@ class SigningKey:
 class KeyStore:
     def __init__(self, documents: Documents) -> None:
         self._keys = documents.collection("auth_keys")
+        self._revocations = Revocations(documents)
         self._lock = threading.Lock()
         self._signing: SigningKey | None = None
         self._signing_checked = 0.0
@@ -79,7 +84,17 @@ class KeyStore:
             )
             self._keys.delete_many({"retired": {"$lt": datetime.now(UTC) - MAX_SIGNED_LIFETIME}})
             self._signing, self._signing_checked, self._verification = new, time.monotonic(), None
-            return new.kid
+        self._revocations.changed()  # other workers re-read their keys (token_cache.py)
+        return new.kid
+
+    def forget(self) -> None:
+        """Re-read the signing and verification keys on their next use (another process changed them)."""
+        with self._lock:
+            self._signing, self._verification = None, None
+
+    def watch(self, wait_seconds: float) -> ChangeFeed:
+        """The changes of the key records (by kid) from now on (raises ChangeStreamsUnsupported)."""
+        return self._keys.watch_changes(wait_seconds=wait_seconds)
 
     def describe(self) -> list[dict[str, Any]]:
         return [
