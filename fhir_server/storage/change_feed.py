@@ -44,6 +44,7 @@ from typing import Any
 from pymongo.database import Database
 from pymongo.errors import InvalidOperation, OperationFailure, PyMongoError
 
+from fhir_server.storage.documents import no_change_streams
 from fhir_server.storage.version_cache import VersionCache
 from fhir_server.type_aliases import Document
 
@@ -51,9 +52,6 @@ log = logging.getLogger(__name__)
 
 FEEDS = "version_cache_feeds"
 LEASE_SECONDS = 3.0
-# Error codes of a deployment without change streams: "only supported on replica sets" (40573), a command
-# or stage the server does not know (59, 115, 40324).
-_UNSUPPORTED = {40573, 59, 115, 40324}
 _AWAIT_MS = 500
 _MIN_PAUSE, _MAX_PAUSE = 0.5, 30.0
 _FORGET_FEEDS_AFTER = timedelta(hours=1)
@@ -80,7 +78,7 @@ _TRUSTED = ReadMode(check=False, ttl=None)
 _CHECKED = ReadMode(check=True, ttl=None)
 
 
-class ChangeFeed:
+class VersionFeed:
     def __init__(
         self,
         db: Database[Document],
@@ -116,7 +114,7 @@ class ChangeFeed:
         self._watcher = threading.Thread(target=self._watch, name="version-cache-feed", daemon=True)
         self._beater = threading.Thread(target=self._heartbeat, name="version-cache-beat", daemon=True)
 
-    def start(self) -> ChangeFeed:
+    def start(self) -> VersionFeed:
         self._watcher.start()
         self._beater.start()
         return self
@@ -265,7 +263,7 @@ class ChangeFeed:
                 self._down()  # the client was closed: the process is shutting down
                 return
             except OperationFailure as exc:
-                if exc.code in _UNSUPPORTED:
+                if no_change_streams(exc):
                     log.info(
                         "version cache: this database has no change streams (%s); cached versions are "
                         "served for %.1f s after filling, each confirmed by a version lookup",

@@ -36,7 +36,14 @@ Sort = Sequence[tuple[str, int]]
 # Acknowledged by the database without waiting for its journal (`insert_many(durable=False)`).
 _UNJOURNALED = WriteConcern(w=1, j=False)
 _DUPLICATE_KEY = 11000
-_CHANGE_STREAMS_NEED_REPLICA_SET = 40573
+# Error codes of a deployment without change streams: "only supported on replica sets" (40573), a command
+# or stage the server does not know (59, 115, 40324).
+_NO_CHANGE_STREAMS = frozenset({40573, 59, 115, 40324})
+
+
+def no_change_streams(exc: OperationFailure) -> bool:
+    """Whether opening a change stream failed because the deployment serves none (a standalone MongoDB)."""
+    return exc.code in _NO_CHANGE_STREAMS or "replica set" in str(exc)
 
 
 @dataclass(frozen=True)
@@ -222,7 +229,7 @@ class MongoCollection:
         try:
             stream = self._collection.watch(max_await_time_ms=max(1, int(wait_seconds * 1000)))
         except OperationFailure as exc:
-            if exc.code == _CHANGE_STREAMS_NEED_REPLICA_SET or "replica set" in str(exc):
+            if no_change_streams(exc):
                 raise ChangeStreamsUnsupported(str(exc)) from exc
             raise StorageError(str(exc)) from exc
         except PyMongoError as exc:

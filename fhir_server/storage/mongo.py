@@ -44,7 +44,7 @@ from pymongo.client_session import ClientSession
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError
 
-from fhir_server.storage.change_feed import ChangeFeed, ReadMode, Written
+from fhir_server.storage.change_feed import ReadMode, VersionFeed, Written
 from fhir_server.storage.connection import DatabaseConnection
 from fhir_server.storage.errors import TransactionConflict
 from fhir_server.storage.repository import (
@@ -101,10 +101,10 @@ class MongoRepository:
             t: connection.db.get_collection(t) for t in self._types
         }
         self.cache: VersionCache | None = None
-        self.feed: ChangeFeed | None = None
+        self.feed: VersionFeed | None = None
         if cache_entries > 0 and cache_bytes > 0:
             self.cache = VersionCache(cache_entries, cache_bytes)
-            self.feed = ChangeFeed(
+            self.feed = VersionFeed(
                 connection.db, self._types, self.cache, ttl_seconds=cache_ttl_seconds
             ).start()
 

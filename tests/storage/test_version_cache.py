@@ -20,7 +20,7 @@ from pymongo import monitoring
 from fhir_server.resource_types import MODELS
 from fhir_server.search.index import SearchIndexer
 from fhir_server.settings import Settings
-from fhir_server.storage.change_feed import ChangeFeed
+from fhir_server.storage.change_feed import VersionFeed
 from fhir_server.storage.connection import DatabaseConnection, connect
 from fhir_server.storage.mongo import MongoRepository
 from fhir_server.storage.repository import ResourceVersion
@@ -309,7 +309,7 @@ def test_a_feed_of_a_database_without_change_streams_serves_checked_entries_for_
     connection: DatabaseConnection,
 ) -> None:
     cache = VersionCache(10, 10**6)
-    feed = ChangeFeed(connection.db, ["Patient"], cache, ttl_seconds=0.5)
+    feed = VersionFeed(connection.db, ["Patient"], cache, ttl_seconds=0.5)
     feed._state = "ttl"  # what the feed becomes when the database refuses to open a change stream
     mode = feed.read_mode()
     assert mode is not None and mode.check and mode.ttl == 0.5

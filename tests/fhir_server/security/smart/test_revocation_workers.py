@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,12 +63,12 @@ class Workers:
         return httpx.Client(base_url=origin, headers={"Authorization": f"Bearer {token}"}, timeout=30)
 
 
-@pytest.fixture(scope="module")
-def workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workers]:
-    tmp = tmp_path_factory.mktemp("workers")
+@contextmanager
+def two_workers(tmp: Path, extra_env: dict[str, str] | None = None) -> Iterator[Workers]:
+    """A 2-worker SMART server on its own external database (workers need a URI), stopped afterwards."""
     database, uri = _external_database(tmp / "db")
     try:
-        env = {**SMART, "FHIR_MONGODB_URI": uri, "FHIR_LOG_LEVEL": "warning"}
+        env = {**SMART, "FHIR_MONGODB_URI": uri, "FHIR_LOG_LEVEL": "warning", **(extra_env or {})}
         running = start_server(tmp / "data", "--workers", "2", env=env)
         connection = connect(Settings(data_dir=tmp / "data", mongodb_uri=uri), "cli")
         try:
@@ -80,6 +81,12 @@ def workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workers]:
     finally:
         database.terminate()
         database.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workers]:
+    with two_workers(tmp_path_factory.mktemp("workers")) as running:
+        yield running
 
 
 def _external_database(storage: Path) -> tuple[subprocess.Popen[bytes], str]:

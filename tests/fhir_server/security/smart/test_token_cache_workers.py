@@ -21,48 +21,26 @@ import orjson
 import pytest
 
 from fhir_server.security.oauth.signing_keys import KeyStore
-from fhir_server.settings import Settings
-from fhir_server.storage.connection import connect
-from tests.fhir_server.security.smart.smart_support import SMART
 from tests.fhir_server.security.smart.test_revocation_workers import (
     PROBE_ROUNDS,
     Workers,
-    _external_database,
     _login,
     _register,
     _serving_worker,
     _statuses_by_worker,
-    _worker_pids,
     after_a_second,
+    two_workers,
 )
-from tests.server_process import start_server
 
 
 @pytest.fixture(scope="module", params=["10000", "0"], ids=["cached", "uncached"])
 def cache_workers(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Workers]:
-    tmp = tmp_path_factory.mktemp("cache-workers")
-    database, uri = _external_database(tmp / "db")
-    try:
-        env = {
-            **SMART,
-            "FHIR_MONGODB_URI": uri,
-            "FHIR_LOG_LEVEL": "warning",
-            "FHIR_TOKEN_CACHE_SIZE": request.param,
-        }
-        running = start_server(tmp / "data", "--workers", "2", env=env)
-        connection = connect(Settings(data_dir=tmp / "data", mongodb_uri=uri), "cli")
-        try:
-            pids = _worker_pids(running.process.pid)
-            assert len(pids) == 2, pids
-            yield Workers(running, connection, pids)
-        finally:
-            connection.close()
-            running.stop()
-    finally:
-        database.terminate()
-        database.wait(timeout=30)
+    with two_workers(
+        tmp_path_factory.mktemp("cache-workers"), {"FHIR_TOKEN_CACHE_SIZE": request.param}
+    ) as running:
+        yield running
 
 
 def _everywhere(workers: Workers, token: str, status: int) -> None:
