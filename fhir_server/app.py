@@ -119,6 +119,9 @@ def create_app(settings: Settings, connection: DatabaseConnection | None = None)
         docs_url="/docs",
         redoc_url=None,
     )
+    # Innermost: the route table's rows are answered inside every middleware below (and the catch-all for
+    # bugs that `install` adds), without going through the framework's router.
+    app.add_middleware(http_adapter.FhirRoutes, table=ROUTES)
     error_handlers.install(app)
     for router in auth_wiring.ROUTERS:
         app.include_router(router)
@@ -127,8 +130,6 @@ def create_app(settings: Settings, connection: DatabaseConnection | None = None)
     app.include_router(shl_viewer.router)
     app.include_router(shl_legacy.router)
     app.include_router(patient_match_routes.router)
-    # Every /fhir interaction and operation, from the one route table (fhir_server.rest.routes).
-    http_adapter.register(app, ROUTES)
     app.include_router(health.router)
     app.include_router(dicomweb_proxy.router)
     app.include_router(dicomweb_health.router)

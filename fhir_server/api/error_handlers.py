@@ -51,7 +51,8 @@ class UnexpectedErrors:
 
 
 def install(app: FastAPI) -> None:
-    """The handlers, and `UnexpectedErrors` as the innermost middleware: call before adding any other."""
+    """The handlers, and `UnexpectedErrors` inside every other middleware: call before adding any other
+    but the FHIR route table's (`fhir_server.rest.http_adapter.FhirRoutes`), whose bugs it catches too."""
     app.add_middleware(UnexpectedErrors)
 
     @app.exception_handler(FhirError)

@@ -66,7 +66,9 @@ class Route:
     `capabilities` are the interaction codes the row contributes to the CapabilityStatement (operations come
     from fhir_server/rest/data/operations.json instead). `permission` is the interaction the
     caller's secured store is bound to (None: the route reads no FHIR data, so gets no store).
-    `in_bundle`: a batch or transaction entry may name this route."""
+    `in_bundle`: a batch or transaction entry may name this route.
+    `memory_first`: try the handler on the event loop first (fhir_server.storage.memory_only): a read that
+    finds its version in the cache is answered without a worker thread."""
 
     method: str
     pattern: str
@@ -76,6 +78,7 @@ class Route:
     capabilities: tuple[str, ...] = ()
     in_bundle: bool = False
     served_by: str | None = None
+    memory_first: bool = False
     segments: tuple[Segment, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -138,22 +141,34 @@ class RouteTable:
     def __init__(self, routes: Iterable[Route]) -> None:
         self.routes: tuple[Route, ...] = tuple(routes)
         _check_conflicts(self.routes)
+        # Per method and number of segments, most specific first: a match tries only the rows that could
+        # take the request, and the first that does is the one of highest precedence.
+        self._candidates: dict[tuple[str, int], tuple[Route, ...]] = {}
+        for route in self.in_precedence_order():
+            key = (route.method, len(route.segments))
+            self._candidates[key] = (*self._candidates.get(key, ()), route)
+        self._interactions = {(r.method, r.http_path): r.interaction for r in self.routes}
 
     def __iter__(self) -> Iterator[Route]:
         return iter(self.routes)
 
     def match(self, method: str, path: str) -> Match | None:
         """The row of highest precedence that takes `method` on `path` (HEAD is answered as GET)."""
-        method = "GET" if method.upper() == "HEAD" else method.upper()
-        parts = [p for p in path.strip("/").split("/")] if path.strip("/") else []
-        best: Match | None = None
-        for route in self.routes:
-            if route.method != method:
-                continue
+        method = method.upper()
+        if method == "HEAD":
+            method = "GET"
+        parts = _parts(path)
+        for route in self._candidates.get((method, len(parts)), ()):
             params = route.match(parts)
-            if params is not None and (best is None or route.precedence > best.route.precedence):
-                best = Match(route, params)
-        return best
+            if params is not None:
+                return Match(route, params)
+        return None
+
+    def methods_on(self, path: str) -> list[str]:
+        """The methods some row takes on `path` (the `Allow` of a 405), in the table's order."""
+        parts = _parts(path)
+        taken = [r.method for r in self.routes if r.match(parts) is not None]
+        return list(dict.fromkeys(taken))
 
     def resolve(self, request: FhirRequest) -> FhirRequest:
         """`request` bound to its row and the row's parameters; 404 when no row (with a handler) takes it."""
@@ -175,10 +190,12 @@ class RouteTable:
 
     def interaction_of(self, method: str, http_path: str) -> str | None:
         """The interaction of the row registered as `method http_path` (the metrics' label)."""
-        for route in self.routes:
-            if route.method == method and route.http_path == http_path:
-                return route.interaction
-        return None
+        return self._interactions.get((method, http_path))
+
+
+def _parts(path: str) -> list[str]:
+    stripped = path.strip("/")
+    return stripped.split("/") if stripped else []
 
 
 def _check_conflicts(routes: tuple[Route, ...]) -> None:

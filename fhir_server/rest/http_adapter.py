@@ -1,83 +1,147 @@
-"""The one place where HTTP meets the FHIR core: every row of the route table (fhir_server.rest.routes)
-becomes a FastAPI route under /fhir, whose endpoint turns the Starlette request into a `FhirRequest`, runs
-the row's handler in the thread pool (pymongo blocks) and turns the `FhirResult` into a response.
+"""The one place where HTTP meets the FHIR core: an ASGI component that answers every request under /fhir
+that a row of the route table (fhir_server.rest.routes) takes. It turns the ASGI scope into a `FhirRequest`,
+runs the row's handler in the thread pool (pymongo blocks) and turns the `FhirResult` into a response.
 
-Rows are registered most specific first, so Starlette's first match is the table's match; the endpoint still
-asks the table, which is authoritative. Rows with no handler are served by their feature's own routes.
-Errors raised as `FhirError` become OperationOutcomes in fhir_server.api.error_handlers, as everywhere.
+It is the innermost middleware of the application (inside authentication, the body limit, CORS, gzip and
+the catch-all for bugs), so everything those decide still applies, but a FHIR request never goes through
+the web framework's router, dependency injection or request objects: that was most of a cached read's
+cost. Requests the table does not take go on to the application's own routes (feature routes under /fhir
+such as the SMART discovery document, rows with no handler, and the framework's 404).
+
+HTTP semantics decided here, once for every row (https://hl7.org/fhir/R4/http.html, RFC 9110):
+- HEAD is answered wherever GET is, as GET without a body (§9.3.2);
+- a path the table knows with a method it does not take is 405 with `Allow` listing the methods it takes
+  (§15.5.6);
+- errors raised as `FhirError` become OperationOutcomes through the same mapping as everywhere.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from email.utils import format_datetime
+from urllib.parse import parse_qsl
 
-from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import HTTPConnection
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from fhir_server.api.context import build_context
 from fhir_server.api.responses import FhirJSONResponse
+from fhir_server.core.context import Prefer
+from fhir_server.core.negotiation import check_response_format
 from fhir_server.core.request import FhirRequest, Headers
 from fhir_server.core.result import FhirResult
-from fhir_server.core.routing import RouteTable
+from fhir_server.core.routing import Handler, Match, RouteTable
 from fhir_server.errors import FhirError, Problem
 from fhir_server.security.access.store import secured
+from fhir_server.security.server_base import fhir_base
+from fhir_server.storage.memory_only import NeedsDatabase, memory_only
 
 PREFIX = "/fhir"
 
-Endpoint = Callable[[Request], Awaitable[Response]]
+
+@dataclass(frozen=True)
+class MatchedRoute:
+    """What the request observer reads as `scope["route"]` (its metrics label): the row's path template."""
+
+    path: str
 
 
-def register(app: FastAPI, table: RouteTable) -> None:
-    for route in table.in_precedence_order():
-        if route.handler is None:
-            continue  # served by route.served_by
-        # [base] itself is reachable with and without its trailing slash.
-        paths = [PREFIX + route.http_path] if route.http_path else [PREFIX, PREFIX + "/"]
-        for path in paths:
-            app.add_api_route(
-                path,
-                _endpoint(table),
-                methods=[route.method],
-                name=f"{route.interaction} {route.method} {route.pattern}",
-                tags=["FHIR"],
-            )
+class FhirRoutes:
+    """ASGI middleware serving the route table's rows; `app` gets every other request."""
+
+    def __init__(self, app: ASGIApp, table: RouteTable) -> None:
+        self.app = app
+        self.table = table
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not _under_prefix(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        method: str = scope["method"]
+        path = scope["path"][len(PREFIX) :].strip("/")
+        found = self.table.match(method, path)
+        if found is None:
+            allowed = self.table.methods_on(path)
+            if allowed:
+                await _method_not_allowed(method, scope["path"], allowed)(scope, receive, send)
+                return
+        if found is None or found.route.handler is None:
+            await self.app(scope, receive, send)  # a feature's route, or the framework's 404
+            return
+        route = found.route
+        assert route.handler is not None
+        scope["route"] = MatchedRoute(PREFIX + route.http_path if route.http_path else PREFIX)
+        try:
+            request = await _fhir_request(scope, receive, path, found)
+            result = await _run(route.handler, request, memory_first=route.memory_first)
+            response = to_response(result, pretty=request.pretty)
+        except FhirError as error:
+            response = error_response(error)
+        await response(scope, receive, send)
 
 
-def _endpoint(table: RouteTable) -> Endpoint:
-    async def endpoint(request: Request) -> Response:
-        fhir_request = await to_fhir_request(request, table)
-        assert fhir_request.route is not None and fhir_request.route.handler is not None
-        result = await run_in_threadpool(fhir_request.route.handler, fhir_request)
-        return to_response(result, pretty=fhir_request.pretty)
+async def _run(handler: Handler, request: FhirRequest, *, memory_first: bool) -> FhirResult:
+    """In a worker thread (pymongo blocks), unless the row says to try memory first and the request needs
+    no database round trip (fhir_server.storage.memory_only)."""
+    if memory_first:
+        try:
+            with memory_only():
+                return handler(request)
+        except NeedsDatabase:
+            pass
+    return await run_in_threadpool(handler, request)
 
-    return endpoint
+
+def error_response(error: FhirError) -> Response:
+    return FhirJSONResponse(error.outcome(), error.status, dict(error.headers))
 
 
-async def to_fhir_request(request: Request, table: RouteTable) -> FhirRequest:
-    path = request.url.path.removeprefix(PREFIX).strip("/")
-    found = table.match(request.method, path)
-    if found is None or found.route.handler is None:  # a registered path the table gives elsewhere
-        raise FhirError(Problem.NOT_FOUND, f"No route for {request.method} {request.url.path}")
-    ctx = build_context(request)  # 406 for a format other than JSON, before anything runs
-    unbound = FhirRequest(
-        method=request.method,
+async def _fhir_request(scope: Scope, receive: Receive, path: str, found: Match) -> FhirRequest:
+    query = tuple(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
+    headers = Headers((k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"])
+    check_response_format(dict(query), headers.get("accept"))  # 406 before anything runs
+    connection = HTTPConnection(scope)
+    services = connection.app.state.services
+    return FhirRequest(
+        method=scope["method"],
         path=path,
-        services=request.app.state.services,
-        query=tuple(request.query_params.multi_items()),
-        headers=Headers(request.headers.items()),
-        body=await request.body(),
-        base_url=ctx.base_url,
-        prefer=ctx.prefer,
-        pretty=ctx.pretty,
+        services=services,
+        query=query,
+        headers=headers,
+        body=await _body(receive),
+        # FHIR_PUBLIC_BASE_URL, else the bind address: never the request's Host header, which would otherwise
+        # end up in every fullUrl, link and Location we write.
+        base_url=fhir_base(services.settings),
+        prefer=Prefer.parse(headers.get("prefer")),
+        pretty=dict(query).get("_pretty", "").lower() == "true",
         # Only routes that read FHIR data get the caller's store (and a 401 without a verified token).
-        caller=secured(request) if found.route.permission is not None else None,
-        components=request.app.state,
-        audit_path=str(request.url.path),
+        caller=secured(connection) if found.route.permission is not None else None,
+        components=connection.app.state,
+        audit_path=scope["path"],
+    ).bound(found.route, found.params)
+
+
+async def _body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        message: Message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _method_not_allowed(method: str, path: str, allowed: list[str]) -> Response:
+    methods = sorted({*allowed, *(["HEAD"] if "GET" in allowed else [])})
+    error = FhirError(
+        Problem.METHOD_NOT_ALLOWED,
+        f"{method} is not allowed on {path}; allowed: {', '.join(methods)}",
+        headers={"Allow": ", ".join(methods)},
     )
-    return table.resolve(unbound)
+    return error_response(error)
 
 
 def to_response(result: FhirResult, *, pretty: bool = False) -> Response:
@@ -90,3 +154,7 @@ def to_response(result: FhirResult, *, pretty: bool = False) -> Response:
     if body is None:
         return Response(status_code=result.status, headers=headers)
     return FhirJSONResponse(body, result.status, headers, pretty)
+
+
+def _under_prefix(path: str) -> bool:
+    return path == PREFIX or path.startswith(PREFIX + "/")

@@ -27,18 +27,30 @@ if TYPE_CHECKING:
 
 BATCH_TRANSACTION = "batch-transaction"
 _SHL = "fhir_server.shl.routes"  # its answers include QR images: served by the feature's own HTTP routes
+_OAUTH = "fhir_server.security.oauth.routes"
 
 
 def _core_routes() -> list[Route]:
     # Row order is free for matching; it is the order of the CapabilityStatement's interaction lists.
     return [
         Route("GET", "metadata", "capabilities", h.metadata),
+        # SMART discovery (App Launch §2.1) lives under the base but is the authorization server's JSON.
+        Route("GET", ".well-known/smart-configuration", "smart-configuration", None, served_by=_OAUTH),
         Route(
             "GET", "_history", "history-system", h.history_system, "history-system", ("history-system",), True
         ),
         Route("POST", "", BATCH_TRANSACTION, _batch_handler, "read", ("batch", "transaction")),
-        Route("GET", "{type}/{id}", "read", h.read_resource, "read", ("read",), True),
-        Route("GET", "{type}/{id}/_history/{vid}", "vread", h.vread_resource, "vread", ("vread",), True),
+        Route("GET", "{type}/{id}", "read", h.read_resource, "read", ("read",), True, memory_first=True),
+        Route(
+            "GET",
+            "{type}/{id}/_history/{vid}",
+            "vread",
+            h.vread_resource,
+            "vread",
+            ("vread",),
+            True,
+            memory_first=True,
+        ),
         Route("PUT", "{type}/{id}", "update", h.update_resource, "update", ("update",), True),
         Route("PATCH", "{type}/{id}", "patch", h.patch_resource, "patch", ("patch",), True),
         Route("DELETE", "{type}/{id}", "delete", h.delete_resource, "delete", ("delete",), True),

@@ -47,6 +47,7 @@ from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError
 from fhir_server.storage.change_feed import ReadMode, VersionFeed, Written
 from fhir_server.storage.connection import DatabaseConnection
 from fhir_server.storage.errors import TransactionConflict
+from fhir_server.storage.memory_only import round_trip
 from fhir_server.storage.repository import (
     HistoryCursor,
     HistoryPage,
@@ -117,6 +118,7 @@ class MongoRepository:
 
     def collection(self, resource_type: str) -> Collection[Document]:
         """The version documents of a type (outside storage only as a `VersionReader`, for search)."""
+        round_trip()
         return self._collections[resource_type]
 
     # -- reads --------------------------------------------------------------------------------------------
@@ -133,6 +135,7 @@ class MongoRepository:
             if not mode.check:
                 return _from_cache(resource_type, resource_id, entry)
             # One covered index lookup: is the cached version still the current one?
+            round_trip()
             current = self._collections[resource_type].find_one(
                 {"id": resource_id}, {"_id": 0, "v": 1}, sort=[("v", -1)]
             )
@@ -156,6 +159,7 @@ class MongoRepository:
             entry = cache[0].get(resource_type, resource_id)
             if entry is not None and entry.version == version and fresh(entry, cache[1].ttl):
                 return _from_cache(resource_type, resource_id, entry)
+        round_trip()
         doc = self._collections[resource_type].find_one(
             {"_id": f"{resource_id}/{version}"}, session=self._session
         )
@@ -213,6 +217,7 @@ class MongoRepository:
     def _latest(
         self, resource_type: str, resource_id: str, session: ClientSession | None = None
     ) -> Document | None:
+        round_trip()
         return self._collections[resource_type].find_one(
             {"id": resource_id}, sort=[("v", -1)], session=session or self._session
         )
@@ -221,6 +226,7 @@ class MongoRepository:
 
     def create(self, resource: JsonObject, resource_id: str | None = None) -> ResourceVersion:
         """`resource_id` is for ids the server itself chose beforehand (transaction bundles)."""
+        round_trip()
         resource_type = resource["resourceType"]
         resource_id = resource_id or str(uuid.uuid4())
         doc = self._version_doc(resource_type, resource_id, 1, now(), resource, "POST")
@@ -322,6 +328,7 @@ class MongoRepository:
     @contextmanager
     def transaction(self) -> Iterator[MongoRepository]:
         """A repository whose reads and writes all belong to one multi-document transaction."""
+        round_trip()
         if not self._connection.supports_transactions:
             raise TransactionsUnsupported(
                 "This MongoDB deployment does not support transactions: use a replica set (or the embedded "
@@ -382,6 +389,7 @@ class MongoRepository:
         count: int,
         cursor: HistoryCursor | None,
     ) -> HistoryPage:
+        round_trip()
         types = [resource_type] if resource_type else list(self._types)
         base: Document = {}
         if resource_id is not None:
@@ -421,6 +429,7 @@ class MongoRepository:
         skip: int = 0,
         limit: int = 0,
     ) -> list[ResourceVersion]:
+        round_trip()
         filter_ = {"cur": True, "del": False, **query}
         cursor = self._collections[resource_type].find(filter_, session=self._session)
         if sort:
@@ -432,6 +441,7 @@ class MongoRepository:
         return [_to_version(resource_type, doc) for doc in cursor]
 
     def count_current(self, resource_type: str, query: Mapping[str, Any]) -> int:
+        round_trip()
         return self._collections[resource_type].count_documents(
             {"cur": True, "del": False, **query}, session=self._session
         )

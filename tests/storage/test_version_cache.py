@@ -22,6 +22,7 @@ from fhir_server.search.index import SearchIndexer
 from fhir_server.settings import Settings
 from fhir_server.storage.change_feed import VersionFeed
 from fhir_server.storage.connection import DatabaseConnection, connect
+from fhir_server.storage.memory_only import NeedsDatabase, memory_only
 from fhir_server.storage.mongo import MongoRepository
 from fhir_server.storage.repository import ResourceVersion
 from fhir_server.storage.version_cache import ENTRY_OVERHEAD, CachedVersion, VersionCache
@@ -127,6 +128,42 @@ def test_a_cached_read_by_id_asks_the_database_nothing(
     assert again.resource is not None
     again.resource["gender"] = "changed"
     assert _current(b, created.id).resource == created.resource
+
+
+def test_memory_only_answers_cached_reads_and_refuses_every_round_trip(
+    trusted: tuple[MongoRepository, MongoRepository], connection: DatabaseConnection
+) -> None:
+    """What the HTTP adapter relies on to answer a read on the event loop: inside `memory_only()` a cached
+    read is answered, and anything that would reach the database raises before it does."""
+    a, b = trusted
+    created = a.create(_patient(gender="female"))
+    cached = _current(b, created.id)
+    never_read = a.create(_patient(gender="male"))
+    COMMANDS.seen.clear()
+    COMMANDS.recording = True
+    try:
+        with memory_only():
+            assert _current(b, created.id) == cached
+            assert b.vread("Patient", created.id, 1) == cached
+            refused = [
+                lambda: b.read("Patient", never_read.id),  # not cached in b: a round trip
+                lambda: b.vread("Patient", created.id, 2),
+                lambda: b.create(_patient()),
+                lambda: b.update({**created.resource, "gender": "other"}, expected_version=None),
+                lambda: b.delete("Patient", created.id),
+                lambda: b.history(
+                    resource_type="Patient", resource_id=None, since=None, count=9, cursor=None
+                ),
+                lambda: b.collection("Patient"),
+                lambda: connection.documents.collection("audit_events").find_one({}),
+            ]
+            for call in refused:
+                with pytest.raises(NeedsDatabase):
+                    call()
+    finally:
+        COMMANDS.recording = False
+    assert COMMANDS.seen == []  # nothing reached the database
+    assert _current(b, never_read.id).id == never_read.id  # outside the block, the same calls work
 
 
 def test_a_write_in_one_worker_is_read_at_once_in_the_other(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 from fastapi.routing import iter_route_contexts
-from starlette.routing import Match
 
 from fhir_server.app import create_app
 from fhir_server.core.request import FhirRequest
@@ -118,33 +117,29 @@ def test_rows_without_a_handler_name_the_routes_that_serve_them() -> None:
 
 
 @pytest.mark.parametrize(
-    ("method", "path"),
+    ("method", "path", "interaction"),
     [
-        ("GET", "/fhir/metadata"),
-        ("GET", "/fhir/_history"),
-        ("GET", "/fhir/Patient"),
-        ("POST", "/fhir/Patient/$merge"),
-        ("POST", "/fhir/Patient/$validate"),
-        ("GET", "/fhir/Patient/1/$everything"),
-        ("GET", "/fhir/CodeSystem/$lookup"),
-        ("GET", "/fhir/CodeSystem/$other"),
-        ("GET", "/fhir/CodeSystem/x"),
-        ("POST", "/fhir/CodeSystem/$validate"),
-        ("GET", "/fhir/Patient/1/_history/2"),
+        ("GET", "metadata", "capabilities"),
+        ("GET", "_history", "history-system"),
+        ("GET", "Patient", "search-type"),
+        ("POST", "Patient/$merge", "$merge"),
+        ("POST", "Patient/$validate", "$validate"),
+        ("GET", "Patient/1/$everything", "$everything"),
+        ("GET", "CodeSystem/$lookup", "$lookup"),
+        ("GET", "CodeSystem/$other", "operation"),
+        ("GET", "CodeSystem/x", "read"),
+        ("POST", "CodeSystem/$validate", "operation"),  # the literal type beats {type}/$validate
+        ("GET", "Patient/1/_history/2", "vread"),
+        ("HEAD", "Patient/1", "read"),
+        ("GET", ".well-known/smart-configuration", "smart-configuration"),
     ],
 )
-def test_http_registration_agrees_with_the_table(method: str, path: str) -> None:
-    """The adapter registers rows most specific first, so the first-match router picks the table's row."""
-    app = create_app(Settings(auth_mode="smart"))
-    scope = {
-        "type": "http",
-        "method": method,
-        "path": path,
-        "root_path": "",
-        "query_string": b"",
-        "headers": [],
-    }
-    chosen = next(r for r in app.router.routes if r.matches(scope)[0] is Match.FULL)
-    found = ROUTES.match(method, path.removeprefix("/fhir"))
-    assert found is not None
-    assert getattr(chosen, "path", None) == "/fhir" + found.route.http_path
+def test_the_most_specific_row_takes_the_request(method: str, path: str, interaction: str) -> None:
+    found = ROUTES.match(method, path)
+    assert found is not None and found.route.interaction == interaction
+
+
+def test_allow_lists_what_the_table_takes_on_a_path() -> None:
+    assert set(ROUTES.methods_on("Patient/1")) == {"GET", "PUT", "PATCH", "DELETE"}
+    assert ROUTES.methods_on("Patient/1/_history/2") == ["GET"]
+    assert ROUTES.methods_on("no/such/path/here/at/all") == []

@@ -32,6 +32,7 @@ import pytest
 from fastapi import FastAPI
 
 from fhir_server.app import create_app
+from fhir_server.rest.routes import ROUTES as ROUTE_TABLE
 from fhir_server.settings import Settings
 from tests.fhir_server.security.leak_compare import (
     Observation,
@@ -1112,6 +1113,11 @@ def _route_keys(app: FastAPI) -> set[str]:
         if "GET" in chosen:
             chosen.discard("HEAD")  # Starlette answers HEAD with the GET handler: the same route
         keys.update(f"{m} {path}" for m in chosen)
+    # The FHIR route table's rows are answered by the HTTP adapter, not registered with the framework;
+    # [base] itself is reachable with and without its trailing slash.
+    for row in ROUTE_TABLE:
+        paths = [f"/fhir{row.http_path}"] if row.http_path else ["/fhir", "/fhir/"]
+        keys.update(f"{row.method} {path}" for path in paths)
     return keys
 
 

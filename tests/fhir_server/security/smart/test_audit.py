@@ -68,6 +68,16 @@ def test_read_of_patient_data_is_audited(smart: SmartServer) -> None:
     assert _search(smart, **{"agent:identifier": who})["total"] == 1  # the user, as the agent's identifier
 
 
+def test_each_read_is_audited_once_whether_answered_from_memory_or_not(smart: SmartServer) -> None:
+    """Reads are first tried on the event loop from memory and run again in a worker thread when they need
+    the database: neither path may record a read twice or not at all."""
+    who = f"reader-{uuid.uuid4().hex[:8]}"
+    with smart.client(smart.mint("user/*.rs", subject=who, role="clinician")) as c:
+        for _ in range(3):
+            assert c.get(f"/ImagingStudy/{STUDY_A}").status_code == 200
+    assert _of(smart, who)["total"] == 3
+
+
 def test_denied_access_is_audited(smart: SmartServer) -> None:
     who = f"intruder-{uuid.uuid4().hex[:8]}"
     with smart.client(smart.mint("patient/*.rs", patient=PATIENT_A, subject=who)) as c:
