@@ -28,6 +28,7 @@ from fhir_server.search.conditions import Candidate
 from fhir_server.search.engine import SearchEngine, SearchLimits
 from fhir_server.search.locks import CriteriaLock
 from fhir_server.search.matching import matches, matching_ids, parse_criteria
+from fhir_server.search.request import FORMAT_PARAMETERS
 from fhir_server.storage.repository import Repository, SearchBackend, VersionConflict
 from fhir_server.validation import parse_resource
 
@@ -46,16 +47,12 @@ def find_ids(repository: SearchBackend, resource_type: str, query_string: str) -
     )
 
 
-# Parameters of any interaction (https://hl7.org/fhir/R4/http.html#parameters): never criteria.
-_GENERAL_PARAMETERS = frozenset({"_format", "_pretty"})
-
-
 def create_criteria(if_none_exist: str | None, query: Iterable[tuple[str, str]]) -> str | None:
     """The criteria of a conditional create: the If-None-Exist header, or the create's own query string
     (`POST Patient?identifier=…`, as fhirpy sends it), which means the same. A query is never ignored:
     parameters the search does not know are 400s when the criteria are parsed (strict), and a query that
     differs from If-None-Exist is a 400 here."""
-    pairs = [(k, v) for k, v in query if k not in _GENERAL_PARAMETERS]
+    pairs = [(k, v) for k, v in query if k not in FORMAT_PARAMETERS]  # never criteria
     if not pairs:
         return if_none_exist
     from_query = urlencode(pairs)
