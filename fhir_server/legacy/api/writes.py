@@ -12,7 +12,7 @@ see, under the criteria lock of conditional creates, so two identical requests c
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from datetime import datetime
 from urllib.parse import parse_qsl
@@ -30,7 +30,13 @@ from mappers.legacy import (
     study_to_imaging_study,
 )
 from mappers.legacy_modality import modality_lookup_from_terminology
-from mappers.legacy_values import EAST_AFRICA_TIME, canonical_national_id
+from mappers.legacy_values import (
+    EAST_AFRICA_TIME,
+    canonical_national_id,
+    fhir_date,
+    fhir_datetime,
+    fhir_gender,
+)
 
 from .lookups import OLD_ID_SYSTEMS, OldApiReader
 from .shapes import Resource
@@ -71,6 +77,14 @@ def old_body(body: bytes, fields: dict[str, bool]) -> dict[str, str | None]:
         if required and not (data.get(name) or "").strip():
             raise FhirError(Problem.REQUIRED, f"{name} is required", [name])
     return {name: data.get(name) for name in fields}
+
+
+def _readable(row: dict[str, str | None], name: str, read: Callable[[str], object | None], what: str) -> None:
+    """The import keeps a row whose gender or date it cannot read (with a warning in its report); a caller
+    of the API is told instead, since a value it sent would otherwise be dropped silently."""
+    value = (row.get(name) or "").strip()
+    if value and read(value) is None:
+        raise FhirError(Problem.INVALID, f"{name} {value[:40]!r} is not {what}", [name])
 
 
 def _mapped(mapping: LegacyMapping) -> Resource:
@@ -117,6 +131,8 @@ class OldApiWriter:
 
     def register_patient(self, body: bytes) -> str:
         row = old_body(body, _PATIENT_FIELDS)
+        _readable(row, "gender", fhir_gender, "a gender (M, F, O, U, male, female, other, unknown)")
+        _readable(row, "date_of_birth", fhir_date, "a date (YYYY-MM-DD or DD/MM/YYYY)")
         national_id = canonical_national_id(str(row["national_id"]))
         old_id = f"PAT-{national_id[-6:]}"  # the old app's rule
         patient = _mapped(
@@ -136,6 +152,7 @@ class OldApiWriter:
 
     def register_study(self, hospital_old_id: str, body: bytes) -> str:
         row = old_body(body, _STUDY_FIELDS)
+        _readable(row, "study_date", lambda v: fhir_datetime(v, EAST_AFRICA_TIME), "a date and time")
         hospital = self._reader.required("Organization", hospital_old_id)
         patient_old_id = str(row["patient_id"]).strip()
         patient = self._reader.required("Patient", patient_old_id, "patient_id")

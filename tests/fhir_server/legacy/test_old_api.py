@@ -306,7 +306,19 @@ def test_writes_create_fhir_resources(system: httpx.Client, fhir: httpx.Client) 
         ("/api/patients", {"first_name": "A", "last_name": "B"}, "national_id"),
         ("/api/patients", {"national_id": "1234567", "first_name": "A", "last_name": 5}, "last_name"),
         ("/api/patients", {"national_id": "1234567", "first_name": "A", "last_name": "B", "dob": "x"}, "dob"),
+        (
+            "/api/patients",
+            {"national_id": "1234567", "first_name": "A", "last_name": "B", "gender": "x"},
+            "gender",
+        ),
+        (
+            "/api/patients",
+            {"national_id": "1234567", "first_name": "A", "last_name": "B", "date_of_birth": "May"},
+            "date_of_birth",
+        ),
+        ("/api/hospitals/HOS-001/studies", {"patient_id": "PAT-901234", "study_date": "soon"}, "study_date"),
         ("/api/hospitals", {"name": "No id"}, "id"),
+        ("/api/hospitals", {"id": "HOS 9/x", "name": "Bad id"}, "id"),
         ("/api/hospitals/HOS-001/studies", {"modality": "CT"}, "patient_id"),
         ("/api/hospitals/HOS-001/studies", {"patient_id": "PAT-000000"}, "patient_id"),
     ],
@@ -337,3 +349,21 @@ def test_a_patient_token_cannot_name_another_patient_in_a_study(john: httpx.Clie
     assert hidden.json()["issue"][0]["diagnostics"] == absent.json()["issue"][0]["diagnostics"].replace(
         "PAT-000000", AMINA
     )
+
+
+def test_old_writes_and_merge_patches_are_audited(
+    system: httpx.Client, fhir: httpx.Client, legacy_server: SecuredServer
+) -> None:
+    suffix = f"{uuid.uuid4().int % 10**6:06d}"
+    assert system.post("/api/patients", json=_patient_body(f"19800101{suffix}")).status_code == 201
+    (entry,) = fhir.get("/Patient", params={"identifier": f"{LEGACY_PATIENT_ID}|PAT-{suffix}"}).json()[
+        "entry"
+    ]
+    reference = f"Patient/{entry['resource']['id']}"
+    merge = {"Content-Type": "application/merge-patch+json", "If-Match": 'W/"1"'}
+    patched = fhir.patch(f"/{reference}", json={"birthDate": "1980-01-01", "telecom": None}, headers=merge)
+    assert patched.status_code == 200 and "telecom" not in patched.json()
+    with legacy_server.client(legacy_server.mint("admin system/*.cruds", role=None)) as admin:
+        events = admin.get("/AuditEvent", params={"entity": reference}).json()
+    actions = sorted(e["resource"].get("action") for e in events.get("entry", []))
+    assert "C" in actions and "U" in actions, events
