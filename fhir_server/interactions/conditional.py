@@ -55,6 +55,9 @@ def create_criteria(if_none_exist: str | None, query: Iterable[tuple[str, str]])
     pairs = [(k, v) for k, v in query if k not in FORMAT_PARAMETERS]  # never criteria
     if not pairs:
         return if_none_exist
+    for name, value in pairs:
+        if value == "":  # a search ignores an empty parameter; a condition that ignored it would match more
+            raise FhirError(Problem.INVALID, f"The create's query parameter {name!r} has no value", [name])
     from_query = urlencode(pairs)
     if if_none_exist is not None and sorted(
         parse_qsl(if_none_exist.partition("?")[2] or if_none_exist)

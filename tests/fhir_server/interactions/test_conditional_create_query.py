@@ -59,6 +59,13 @@ def test_query_create_with_unknown_parameter_is_400_naming_it(client: httpx.Clie
     assert _ids(client, system, "c") == []
 
 
+def test_query_create_with_an_empty_parameter_is_400_naming_it(client: httpx.Client, system: str) -> None:
+    response = client.post("/Patient?identifier=", json=_patient(system, "e"), headers=FHIR_JSON)
+    assert response.status_code == 400
+    assert response.json()["issue"][0]["expression"] == ["identifier"]
+    assert _ids(client, system, "e") == []
+
+
 def test_query_create_differing_from_if_none_exist_is_400(client: httpx.Client, system: str) -> None:
     response = client.post(
         "/Patient",
