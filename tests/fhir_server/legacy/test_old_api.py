@@ -5,6 +5,7 @@ writes that become FHIR resources; `Deprecation` and a `Link` to the FHIR call o
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -367,3 +368,15 @@ def test_old_writes_and_merge_patches_are_audited(
         events = admin.get("/AuditEvent", params={"entity": reference}).json()
     actions = sorted(e["resource"].get("action") for e in events.get("entry", []))
     assert "C" in actions and "U" in actions, events
+
+
+def test_two_identical_registrations_at_once_make_one_patient(
+    system: httpx.Client, fhir: httpx.Client
+) -> None:
+    suffix = f"{uuid.uuid4().int % 10**6:06d}"
+    body = _patient_body(f"19700101{suffix}")
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        statuses = sorted(pool.map(lambda _: system.post("/api/patients", json=body).status_code, range(2)))
+    assert statuses == [201, 409]
+    found = fhir.get("/Patient", params={"identifier": f"{LEGACY_PATIENT_ID}|PAT-{suffix}"}).json()
+    assert len(found["entry"]) == 1
