@@ -23,6 +23,7 @@ from fhir_server.dicomweb.runtime import dicomweb_runtime
 from fhir_server.interactions import conditional, terminology_operations
 from fhir_server.interactions.capabilities import Capabilities
 from fhir_server.interactions.common import WriteRules
+from fhir_server.legacy import api as legacy_api
 from fhir_server.legacy import shl_routes as shl_legacy
 from fhir_server.observability import health
 from fhir_server.observability.metrics import RequestObserver
@@ -129,6 +130,7 @@ def create_app(settings: Settings, connection: DatabaseConnection | None = None)
     app.include_router(shl_manifest.router)
     app.include_router(shl_viewer.router)
     app.include_router(shl_legacy.router)
+    app.include_router(legacy_api.router)
     app.include_router(patient_match_routes.router)
     app.include_router(health.router)
     app.include_router(dicomweb_proxy.router)

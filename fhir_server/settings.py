@@ -123,6 +123,10 @@ class Settings(BaseSettings):
     shl_image_token_seconds: int = Field(
         900, ge=60, le=3600, description="Lifetime of the image-access token inside an SHL."
     )
+    # The old app's QR endpoints (fhir_server.legacy): the links they create expire after this many days.
+    legacy_qr_days: int = Field(
+        90, ge=1, le=3650, description="Lifetime of the SMART Health Link an old QR endpoint creates."
+    )
 
     @field_validator("mongodb_uri")
     @classmethod

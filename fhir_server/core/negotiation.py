@@ -13,6 +13,8 @@ from fhir_server.errors import FhirError, Problem
 FHIR_JSON = "application/fhir+json"
 FHIR_JSON_UTF8 = f"{FHIR_JSON}; charset=utf-8"  # what every JSON answer of the server says it is
 JSON_PATCH = "application/json-patch+json"
+MERGE_PATCH = "application/merge-patch+json"
+PATCH_TYPES = (JSON_PATCH, MERGE_PATCH)
 
 _JSON_TYPES = {FHIR_JSON, "application/json", "application/json+fhir"}
 _JSON_FORMATS = {"json", *_JSON_TYPES}
@@ -52,18 +54,26 @@ def check_response_format(query: Mapping[str, str], accept: str | None) -> None:
     )
 
 
-def check_request_body_type(content_type: str | None, *, patch: bool = False) -> None:
+def patch_body_type(content_type: str | None) -> str:
+    """The patch format of a PATCH body: JSON_PATCH or MERGE_PATCH (415 for anything else, naming both;
+    a FHIR JSON type would be FHIRPath Patch, a Parameters resource, which this server does not apply)."""
+    if not content_type:
+        return JSON_PATCH  # as before merge patch was accepted: an undeclared body is read as JSON Patch
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media in PATCH_TYPES:
+        return media
+    hint = "FHIRPath Patch (a Parameters body) is not supported; " if media in _JSON_TYPES else ""
+    raise FhirError(
+        Problem.UNSUPPORTED_MEDIA_TYPE,
+        f"{hint}PATCH bodies must be JSON Patch ({JSON_PATCH}, RFC 6902) or JSON Merge Patch "
+        f"({MERGE_PATCH}, RFC 7396), not '{media}'",
+    )
+
+
+def check_request_body_type(content_type: str | None) -> None:
     if not content_type:
         return  # a body without a declared type is read as FHIR JSON
     media = content_type.split(";", 1)[0].strip().lower()
-    if patch:
-        if media == JSON_PATCH:
-            return
-        hint = "FHIRPath Patch is not supported; " if media in _JSON_TYPES else ""
-        raise FhirError(
-            Problem.UNSUPPORTED_MEDIA_TYPE,
-            f"{hint}PATCH bodies must be JSON Patch ({JSON_PATCH}), not '{media}'",
-        )
     if media not in _JSON_TYPES:
         raise FhirError(
             Problem.UNSUPPORTED_MEDIA_TYPE,

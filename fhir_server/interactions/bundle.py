@@ -56,8 +56,13 @@ class _Entry:
     @property
     def if_none_exist_query(self) -> str:
         # Clients send `identifier=x` or a whole `Patient?identifier=x`: the criteria are the query part.
+        # A POST whose url carries a query (`Patient?identifier=x`) is the same conditional create.
         value = self.if_none_exist or ""
-        return value.partition("?")[2] or value
+        return value.partition("?")[2] or value or self.url.partition("?")[2]
+
+    @property
+    def conditional_create(self) -> bool:
+        return self.method == "POST" and bool(self.if_none_exist_query)
 
 
 def batch_or_transaction(req: FhirRequest, table: RouteTable) -> FhirResult:
@@ -274,9 +279,17 @@ class _Runner:
         self, repository: SecuredStore, entry: _Entry, resource_type: str, query: str
     ) -> dict[str, Any]:
         require_type(resource_type)
-        if query:
-            raise FhirError(Problem.INVALID, "POST url takes no query; use ifNoneExist", ["request.url"])
-        if entry.if_none_exist:
+        if (
+            query
+            and entry.if_none_exist
+            and sorted(parse_qsl(query)) != sorted(parse_qsl(entry.if_none_exist_query))
+        ):
+            raise FhirError(
+                Problem.INVALID,
+                "The POST url's query and ifNoneExist are both conditions and differ; send one of them",
+                ["request.url"],
+            )
+        if entry.conditional_create:
             ids = self._find(repository, entry, resource_type, entry.if_none_exist_query)
             if len(ids) > 1:
                 raise FhirError(Problem.PRECONDITION_FAILED, f"ifNoneExist matched {len(ids)} resources")
@@ -310,7 +323,7 @@ def _criteria_locks(locks: CriteriaLock, entries: list[_Entry]) -> Iterator[None
     never wait on each other crosswise)."""
     wanted: dict[str, tuple[str, list[tuple[str, str]]]] = {}
     for e in entries:
-        if e.method == "POST" and e.if_none_exist:
+        if e.conditional_create:
             resource_type = e.url.split("?", 1)[0].strip("/").split("/")[-1]
             try:
                 criteria = parse_criteria(resource_type, e.if_none_exist_query, "ifNoneExist")

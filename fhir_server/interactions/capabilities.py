@@ -94,6 +94,6 @@ def capability_statement(caps: Capabilities, base_url: str) -> dict[str, Any]:
         "implementation": {"description": "Imaging federation FHIR server", "url": base_url},
         "fhirVersion": "4.0.1",
         "format": ["application/fhir+json", "json"],
-        "patchFormat": ["application/json-patch+json"],
+        "patchFormat": ["application/json-patch+json", "application/merge-patch+json"],
         "rest": [rest],
     }

@@ -15,7 +15,8 @@ same identifier create one resource.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from urllib.parse import parse_qsl, urlencode
 
 from fhir_server.core.context import RequestContext
 from fhir_server.core.result import FhirResult, outcome_result, resource_result
@@ -27,6 +28,7 @@ from fhir_server.search.conditions import Candidate
 from fhir_server.search.engine import SearchEngine, SearchLimits
 from fhir_server.search.locks import CriteriaLock
 from fhir_server.search.matching import matches, matching_ids, parse_criteria
+from fhir_server.search.request import FORMAT_PARAMETERS
 from fhir_server.storage.repository import Repository, SearchBackend, VersionConflict
 from fhir_server.validation import parse_resource
 
@@ -43,6 +45,29 @@ def find_ids(repository: SearchBackend, resource_type: str, query_string: str) -
     return matching_ids(
         SearchEngine(repository, SearchLimits(), (), SERVER_WIDE), resource_type, query_string
     )
+
+
+def create_criteria(if_none_exist: str | None, query: Iterable[tuple[str, str]]) -> str | None:
+    """The criteria of a conditional create: the If-None-Exist header, or the create's own query string
+    (`POST Patient?identifier=…`, as fhirpy sends it), which means the same. A query is never ignored:
+    parameters the search does not know are 400s when the criteria are parsed (strict), and a query that
+    differs from If-None-Exist is a 400 here."""
+    pairs = [(k, v) for k, v in query if k not in FORMAT_PARAMETERS]  # never criteria
+    if not pairs:
+        return if_none_exist
+    for name, value in pairs:
+        if value == "":  # a search ignores an empty parameter; a condition that ignored it would match more
+            raise FhirError(Problem.INVALID, f"The create's query parameter {name!r} has no value", [name])
+    from_query = urlencode(pairs)
+    if if_none_exist is not None and sorted(
+        parse_qsl(if_none_exist.partition("?")[2] or if_none_exist)
+    ) != sorted(pairs):
+        raise FhirError(
+            Problem.INVALID,
+            "A create's query string and If-None-Exist are both conditions and differ; send one of them",
+            [pairs[0][0]],
+        )
+    return from_query
 
 
 def create_if_none_exist(

@@ -1,5 +1,6 @@
 """patch: PATCH [base]/[type]/[id] with a JSON Patch body (https://hl7.org/fhir/R4/http.html#patch,
-RFC 6902, applied with the `jsonpatch` library).
+RFC 6902, applied with the `jsonpatch` library) or a JSON Merge Patch body (RFC 7396,
+`application/merge-patch+json`: an object whose members replace, add, or with `null` remove elements).
 
 A malformed patch document is 400; a patch that cannot be applied (missing path, failed `test`) or that
 produces an invalid resource is 422, naming the element. The patch is applied to the current version
@@ -9,6 +10,7 @@ the patch is re-applied to the newer version.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import jsonpatch
@@ -32,14 +34,16 @@ def patch(
     body: bytes,
     *,
     if_match: str | None = None,
+    merge: bool = False,
 ) -> FhirResult:
-    operations = _parse_patch(parse_json(body))
+    document = parse_json(body)
+    apply = _merge_patch(document) if merge else _json_patch(_parse_patch(document))
     expected = parse_version_etag(if_match) if if_match else None
     for _ in range(_RETRIES):
         current = existing_version(repository, resource_type, resource_id)
         if expected is not None and current.version != expected:
             raise conflict(resource_type, resource_id, expected, current.version)
-        patched = _apply(operations, current.resource or {})
+        patched = apply(current.resource or {})
         if patched.get("resourceType") != resource_type or patched.get("id") != resource_id:
             raise FhirError(
                 Problem.UNPROCESSABLE, "A patch may not change resourceType or id", [f"{resource_type}.id"]
@@ -81,6 +85,33 @@ def _parse_patch(document: Any) -> jsonpatch.JsonPatch:
         return jsonpatch.JsonPatch(document)
     except (jsonpatch.InvalidJsonPatch, jsonpatch.JsonPointerException) as exc:
         raise FhirError(Problem.STRUCTURE, f"Invalid JSON Patch: {exc}") from None
+
+
+Apply = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def _json_patch(operations: jsonpatch.JsonPatch) -> Apply:
+    return lambda resource: _apply(operations, resource)
+
+
+def _merge_patch(document: Any) -> Apply:
+    if not isinstance(document, dict):
+        raise FhirError(Problem.STRUCTURE, "A JSON Merge Patch body must be a JSON object (RFC 7396)")
+    return lambda resource: merged(resource, document)
+
+
+def merged(target: Any, patch: Any) -> Any:
+    """RFC 7396 section 2, MergePatch(Target, Patch), without changing either argument. (Eight lines of the
+    RFC's own pseudocode; the PyPI implementations follow the obsolete RFC 7386 or are unmaintained.)"""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for name, value in patch.items():
+        if value is None:
+            result.pop(name, None)
+        else:
+            result[name] = merged(result.get(name), value)
+    return result
 
 
 def _apply(operations: jsonpatch.JsonPatch, resource: dict[str, Any]) -> dict[str, Any]:

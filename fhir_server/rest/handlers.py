@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl
 
-from fhir_server.core.negotiation import check_request_body_type
+from fhir_server.core.negotiation import MERGE_PATCH, check_request_body_type, patch_body_type
 from fhir_server.core.request import FhirRequest
 from fhir_server.core.result import FhirResult
 from fhir_server.errors import FhirError, Problem
@@ -30,8 +30,8 @@ from fhir_server.validation import parse_json
 _FORM = "application/x-www-form-urlencoded"
 
 
-def _body(req: FhirRequest, *, patch_body: bool = False) -> bytes:
-    check_request_body_type(req.header("content-type"), patch=patch_body)
+def _body(req: FhirRequest) -> bytes:
+    check_request_body_type(req.header("content-type"))
     return req.body
 
 
@@ -57,7 +57,7 @@ def vread_resource(req: FhirRequest) -> FhirResult:
 def create_resource(req: FhirRequest) -> FhirResult:
     body = _body(req)
     services, store = req.services, req.store
-    if_none_exist = req.header("if-none-exist")
+    if_none_exist = conditional.create_criteria(req.header("if-none-exist"), req.query)
     if if_none_exist is not None:
         return conditional.create_if_none_exist(
             store.search_engine(req.resource_type),  # the criteria are a search
@@ -86,15 +86,15 @@ def update_resource(req: FhirRequest) -> FhirResult:
 
 
 def patch_resource(req: FhirRequest) -> FhirResult:
-    body = _body(req, patch_body=True)
     return patch.patch(
         req.store,
         req.context,
         req.services.rules,
         req.resource_type,
         req.id,
-        body,
+        req.body,
         if_match=req.header("if-match"),
+        merge=patch_body_type(req.header("content-type")) == MERGE_PATCH,
     )
 
 

@@ -86,8 +86,10 @@ RULES: tuple[Rule, ...] = (
     Rule("/admin", ADMIN_TOKEN),
     # SMART Health Links: manifests, files and the viewer are anonymous by design (the link is the secret).
     Rule("/shl", PUBLIC),
-    # The old QR endpoints, which create SMART Health Links for the caller.
+    # The old app's API (fhir_server.legacy.api) and its QR endpoints, which create SMART Health Links for
+    # the caller: patient data, so a token like /fhir. Its health check says no more than /health/ready.
     Rule("/api", TOKEN),
+    Rule("/api/status", PUBLIC, exact=True, methods=READS),
     # The dashboard: its HTML shell, assets and old addresses are public; its API is not, except the
     # configuration it needs to start signing in.
     Rule("/app", PUBLIC),

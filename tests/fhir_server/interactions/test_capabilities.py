@@ -13,7 +13,7 @@ def test_metadata_is_a_valid_capability_statement(client: httpx.Client) -> None:
     body = response.json()
     assert body["fhirVersion"] == "4.0.1"
     assert body["format"][0] == "application/fhir+json"
-    assert body["patchFormat"] == ["application/json-patch+json"]
+    assert body["patchFormat"] == ["application/json-patch+json", "application/merge-patch+json"]
 
 
 def test_metadata_lists_our_four_types_and_their_interactions(client: httpx.Client) -> None:

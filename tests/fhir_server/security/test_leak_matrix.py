@@ -717,6 +717,45 @@ ROUTES: dict[str, Entry] = {
     "GET /api/studies/{study_id}/qr": probed(
         Probe("legacy study qr", STUDY, lambda c: get(f"/api/studies/{c.t.study}/qr?format=svg"))
     ),
+    # The old app's API (fhir_server.legacy.api): reads through the caller's store; its writes are tested in
+    # tests/fhir_server/legacy (they would add patients and studies to this world).
+    "GET /api/status": nodata("the old app's health check: up, database connected", "/api/status", 200),
+    "GET /api/hospitals": probed(Probe("old hospitals", NONE, lambda c: get("/api/hospitals"))),
+    "GET /api/patients": probed(Probe("old patients", NONE, lambda c: get("/api/patients"))),
+    "GET /api/patients/{patient_id}": probed(
+        Probe("old patient", PATIENT, lambda c: get(f"/api/patients/{c.t.patient}")),
+        Probe("old patient by old id", PATIENT, lambda c: get(f"/api/patients/{c.t.dicom_patient_id}")),
+    ),
+    "GET /api/hospitals/{hospital_id}/studies": probed(
+        *(
+            Probe(f"old studies of HOS-00{i}", NONE, lambda c, i=i: get(f"/api/hospitals/HOS-00{i}/studies"))
+            for i in (1, 2, 3)
+        )
+    ),
+    "GET /api/federation/query": probed(
+        Probe(
+            "old federation query by national id",
+            PATIENT,
+            lambda c: get(f"/api/federation/query?national_id={quote(c.t.national_id)}"),
+        ),
+        Probe(
+            "old federation query by old id",
+            PATIENT,
+            lambda c: get(f"/api/federation/query?patient_id={quote(c.t.dicom_patient_id)}"),
+        ),
+    ),
+    "POST /api/hospitals": nodata(
+        "registers a hospital (Organization, Endpoint): no patient data",
+        Req("POST", "/api/hospitals", json={"id": "HOS-LEAK", "name": "Leak"}),
+    ),
+    "POST /api/patients": nodata(
+        "registers a patient: duplicates are looked for among what the caller sees (tests/…/legacy)",
+        Req("POST", "/api/patients", json={"national_id": "1", "first_name": "A", "last_name": "B"}),
+    ),
+    "POST /api/hospitals/{hospital_id}/studies": nodata(
+        "registers a study: another patient's old id is 404 like an absent one (tests/fhir_server/legacy)",
+        Req("POST", "/api/hospitals/HOS-001/studies", json={"patient_id": "PAT-000000"}),
+    ),
     "POST /shl/m/{manifest_id}": nodata(
         _SHL_CAPABILITY,
         Req("POST", "/shl/m/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", json={"recipient": "x"}),

@@ -54,6 +54,7 @@ PUBLIC_ROUTES = {
     ("GET", "/shl/viewer/{name}"),
     ("GET", "/health/live"),
     ("GET", "/health/ready"),
+    ("GET", "/api/status"),  # the old app's health check: says no more than /health/ready
     ("GET", "/dashboard"),
     ("GET", "/patient-access/{patient_id}"),
     ("GET", "/federation-access"),
