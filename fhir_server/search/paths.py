@@ -89,6 +89,7 @@ def compile_expression(expression: str) -> tuple[tuple[Step, ...], ...]:
 
 
 @cache
+@cache  # a registry's few expressions, asked for every parameter of every resource written
 def top_level_elements(expression: str) -> frozenset[str] | None:
     """The elements of the resource every path of the expression starts with, so that an expression whose
     elements are all absent can be skipped without evaluating it; None when a path starts otherwise."""

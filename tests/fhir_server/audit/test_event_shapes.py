@@ -11,7 +11,8 @@ from typing import get_args
 import pytest
 from fhir.resources.R4B.auditevent import AuditEvent
 
-from fhir_server.audit.log import AuditRecord, Category, Who, audit_event
+from fhir_server.audit.log import AuditRecord, Category, Who, audit_event, search_keys
+from fhir_server.search.extract import split_resource_keys
 
 WHOS = [
     Who("alice", client_id="dashboard", role="clinician", fhir_user="Practitioner/1", address="10.0.0.1"),
@@ -40,6 +41,10 @@ def test_every_event_shape_is_valid_r4(category: Category, subtype: str, who: Wh
     event = audit_event(record)
     AuditEvent.model_validate(event)
     assert event["recorded"] == event["meta"]["lastUpdated"]
+    # The keys computed in two parts (one of them kept per kind of event) are those of the whole event.
+    assert search_keys(record, event) == split_resource_keys(event)
+    again = audit_event(record)
+    assert search_keys(record, again) == split_resource_keys(again)  # the kept part, reused
 
 
 def test_event_ids_are_unique() -> None:

@@ -11,14 +11,15 @@ import pytest
 
 from tests.server_process import SecuredServer
 
-JOHN = "legacy-pat-901234"
+# Baraka, not John: the old-API tests count John's studies on the same shared server.
+BARAKA = "legacy-pat-112233"
 LEGACY_STUDY_ID = "https://fhir.imaging-federation.example/sid/legacy-study-id"
 FHIR_JSON = {"Content-Type": "application/fhir+json"}
 
 
 @pytest.fixture(scope="module")
-def john(legacy_server: SecuredServer) -> httpx.Client:
-    token = legacy_server.mint("patient/*.cruds", patient=JOHN, role="patient", fhir_user=f"Patient/{JOHN}")
+def baraka(legacy_server: SecuredServer) -> httpx.Client:
+    token = legacy_server.mint("patient/*.cruds", patient=BARAKA, role="patient", fhir_user=f"Patient/{BARAKA}")
     return legacy_server.client(token)
 
 
@@ -26,7 +27,7 @@ def _study(old_id: str) -> dict[str, object]:
     return {
         "resourceType": "ImagingStudy",
         "status": "available",
-        "subject": {"reference": f"Patient/{JOHN}"},
+        "subject": {"reference": f"Patient/{BARAKA}"},
         "identifier": [{"system": LEGACY_STUDY_ID, "value": old_id}],
     }
 
@@ -36,17 +37,17 @@ def _create(client: httpx.Client, old_id: str) -> httpx.Response:
     return client.post("/ImagingStudy", params=params, json=_study(old_id), headers=FHIR_JSON)
 
 
-def test_own_match_is_returned_and_nothing_created(john: httpx.Client) -> None:
-    response = _create(john, "STU-20240115103000")
+def test_own_match_is_returned_and_nothing_created(baraka: httpx.Client) -> None:
+    response = _create(baraka, "STU-20240410080000")
     assert response.status_code == 200
-    assert response.json()["id"] == "legacy-stu-20240115103000"
+    assert response.json()["id"] == "legacy-stu-20240410080000"
 
 
-def test_another_patients_match_is_absent(john: httpx.Client, legacy_server: SecuredServer) -> None:
-    hidden = _create(john, "STU-20240305140000")  # Amina's study
-    unknown = _create(john, f"STU-{uuid.uuid4().hex[:12]}")
+def test_another_patients_match_is_absent(baraka: httpx.Client, legacy_server: SecuredServer) -> None:
+    hidden = _create(baraka, "STU-20240305140000")  # Amina's study
+    unknown = _create(baraka, f"STU-{uuid.uuid4().hex[:12]}")
     assert hidden.status_code == unknown.status_code == 201
-    assert hidden.json()["subject"] == {"reference": f"Patient/{JOHN}"}
+    assert hidden.json()["subject"] == {"reference": f"Patient/{BARAKA}"}
     with legacy_server.client(legacy_server.mint("system/*.rs", role=None)) as system:
         amina = system.get("/ImagingStudy/legacy-stu-20240305140000").json()
     assert amina["subject"] == {"reference": "Patient/legacy-pat-567890"}  # untouched
