@@ -19,7 +19,9 @@ FHIR_JSON = {"Content-Type": "application/fhir+json"}
 
 @pytest.fixture(scope="module")
 def baraka(legacy_server: SecuredServer) -> httpx.Client:
-    token = legacy_server.mint("patient/*.cruds", patient=BARAKA, role="patient", fhir_user=f"Patient/{BARAKA}")
+    token = legacy_server.mint(
+        "patient/*.cruds", patient=BARAKA, role="patient", fhir_user=f"Patient/{BARAKA}"
+    )
     return legacy_server.client(token)
 
 
