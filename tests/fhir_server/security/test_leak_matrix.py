@@ -935,6 +935,7 @@ ROUTES: dict[str, Entry] = {
     # -- DICOMweb
     "GET /dicomweb/{endpoint_id}/{path:path}": probed(*DICOMWEB),
     # -- the dashboard
+    "GET /": nodata("redirect to the dashboard page", "/", 308),
     "GET /dashboard": nodata("redirect to the dashboard page", "/dashboard", 308),
     "GET /patient-access/{patient_id}": probed(
         Probe("old patient address", PATIENT, lambda c: get(f"/patient-access/{c.t.patient}"), reaches=False),
