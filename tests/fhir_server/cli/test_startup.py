@@ -4,11 +4,12 @@ choose another; a server that started ends its output with where to go; `/` lead
 from __future__ import annotations
 
 import socket
+import subprocess
 from pathlib import Path
 
 import httpx
 
-from tests.server_process import RunningServer, run_cli
+from tests.server_process import REPO_ROOT, RunningServer, run_cli
 
 
 def test_a_busy_port_fails_at_once_naming_the_port_and_the_way_out(tmp_path: Path) -> None:
@@ -47,3 +48,20 @@ def test_the_root_leads_to_the_dashboard(server: RunningServer) -> None:
     assert response.headers["location"] == "/app/"
     page = httpx.get(f"{origin}/", follow_redirects=True)
     assert page.status_code == 200 and "Imaging Federation" in page.text
+
+
+def test_run_sh_checks_the_port_before_installing_anything() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            ["bash", "scripts/run.sh", "--port", str(port)],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"127.0.0.1:{port}" in result.stderr and "FHIR_PORT=" in result.stderr
+    assert result.stdout == ""  # bootstrap (pip, apt) never ran

@@ -482,6 +482,7 @@ ROUTES: dict[str, Entry] = {
     "GET /openapi.json": nodata("OpenAPI description of the routes", "/openapi.json", 200),
     "GET /docs": nodata(_STATIC, "/docs", 200),
     "GET /docs/oauth2-redirect": nodata(_STATIC, "/docs/oauth2-redirect", 200),
+    "GET /docs/assets/{name}": nodata(_STATIC, "/docs/assets/swagger-ui.css", 200),
     "GET /fhir/.well-known/smart-configuration": nodata(
         _DISCOVERY, "/fhir/.well-known/smart-configuration", 200
     ),
