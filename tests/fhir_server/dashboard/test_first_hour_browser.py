@@ -120,3 +120,20 @@ def test_on_a_phone_the_header_stays_small(
         shot(page, screenshots, "32-phone-overview")
     finally:
         context.close()
+
+
+def test_api_docs_sign_in_with_the_smart_scheme(page: Page, dashboard_server: DashboardServer) -> None:
+    """Swagger UI's Authorize: PKCE against this server's authorization server, as its own public client."""
+    page.goto(dashboard_server.url("/docs"))
+    page.click("button.authorize")
+    modal = page.locator(".modal-ux-content")
+    expect(modal).to_contain_text("authorizationCode with PKCE")
+    with page.expect_popup() as opened:
+        modal.locator(".auth-btn-wrapper button.authorize").click()
+    popup = opened.value
+    popup.wait_for_selector("#username")
+    assert "code_challenge_method=S256" in popup.url and "aud=" in popup.url
+    popup.fill("#username", CLINICIAN[0])
+    popup.fill("#password", CLINICIAN[1])
+    popup.click("form button.primary")
+    expect(modal).to_contain_text("Authorized")  # the code was exchanged for a token
