@@ -68,7 +68,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             if args.demo:
                 demo_connection = stack.enter_context(closing(connect(settings, "cli")))
                 credentials = _load_demo(args, settings, demo_connection, stack)
-            print("\n".join(ready_lines(settings, credentials, DEMO_ROLES)), flush=True)
+            starting = f"Starting {args.workers} workers (Ctrl+C stops them); once they are up:"
+            print("\n".join(ready_lines(settings, credentials, DEMO_ROLES, starting)), flush=True)
             uvicorn.run(
                 "fhir_server.asgi:app",
                 host=settings.host,

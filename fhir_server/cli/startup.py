@@ -62,11 +62,14 @@ def server_root(settings: Settings) -> str:
 
 
 def ready_lines(
-    settings: Settings, credentials: Mapping[str, str] | None, roles: Mapping[str, str]
+    settings: Settings,
+    credentials: Mapping[str, str] | None,
+    roles: Mapping[str, str],
+    heading: str = "The server is ready (Ctrl+C stops it).",
 ) -> list[str]:
     """What a person needs once the server answers: where the dashboard is, the FHIR base, how to sign in."""
     root = server_root(settings)
-    lines = ["", "The server is ready (Ctrl+C stops it).", f"  API documentation: {root}/docs"]
+    lines = ["", heading, f"  API documentation: {root}/docs"]
     if settings.auth_mode == "development":
         lines.append(
             "  FHIR_AUTH_MODE=development: anonymous requests get full access (local experiments only)"
