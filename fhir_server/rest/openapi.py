@@ -164,7 +164,7 @@ def _operation(route: Route, resource_type: str | None, full_path: str, settings
         "description": _description(route, resource_type),
         "operationId": _operation_id(route, resource_type, full_path),
         "parameters": [*_path_parameters(full_path), *_query_parameters(route, resource_type)],
-        "responses": {str(s): _response(s, route, resource_type) for s in sorted(set(statuses))},
+        "responses": {str(s): _response(s, route) for s in sorted(set(statuses))},
         "security": [{SCHEME: []}] if protected else [],
     }
     if body := _request_body(route, resource_type):
@@ -300,22 +300,16 @@ def _request_body(route: Route, resource_type: str | None) -> JsonObject | None:
     return {"required": True, "content": {FHIR_JSON: {"schema": {"$ref": f"#/components/schemas/{schema}"}}}}
 
 
-def _response(status: int, route: Route, resource_type: str | None) -> JsonObject:
+def _response(status: int, route: Route) -> JsonObject:
     response: JsonObject = {"description": _REASONS.get(status, "")}
     if status in (204, 304):
         return response
-    if status >= 400:
-        schema = "OperationOutcome"
-    elif route.interaction in ("search-type", "batch-transaction") or route.interaction.startswith("history"):
-        schema = "Bundle"
-    elif route.interaction == "capabilities":
-        schema = "Resource"
-    elif route.interaction == "$shl-qr":
+    if route.interaction == "$shl-qr" and status < 400:
         return {**response, "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}}
-    elif route.interaction.startswith("$"):
-        schema = "Resource"
-    else:
-        schema = "Resource"
+    bundles = route.interaction in ("search-type", "batch-transaction") or route.interaction.startswith(
+        "history"
+    )
+    schema = "OperationOutcome" if status >= 400 else "Bundle" if bundles else "Resource"
     return {**response, "content": {FHIR_JSON: {"schema": {"$ref": f"#/components/schemas/{schema}"}}}}
 
 
