@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from fhir_server import __version__
+from fhir_server.api import docs as api_docs
 from fhir_server.api import error_handlers
 from fhir_server.api.cache_control import NoStore
 from fhir_server.api.dependencies import Services
@@ -31,11 +32,13 @@ from fhir_server.patients import candidates as patient_matches
 from fhir_server.patients import match_routes as patient_match_routes
 from fhir_server.resource_types import MODELS
 from fhir_server.rest import http_adapter
+from fhir_server.rest import openapi as rest_openapi
 from fhir_server.rest.routes import ROUTES, capability_fields
 from fhir_server.search import capability as search_capability
 from fhir_server.search.index import SearchIndexer
 from fhir_server.search.migration import ensure_server_schema
 from fhir_server.security import wiring as auth_wiring
+from fhir_server.security.server_base import fhir_base
 from fhir_server.settings import Settings
 from fhir_server.shl import components as shl_components
 from fhir_server.shl import manifest_routes as shl_manifest
@@ -100,6 +103,7 @@ def create_app(settings: Settings, connection: DatabaseConnection | None = None)
         app.state.services = build_services(settings, conn, version_cache=True)
         app.state.auth = auth_wiring.start(settings, conn, app.state.services.repository)
         dashboard_client.register_client(app.state.auth.clients)
+        api_docs.register_client(app.state.auth.clients)
         app.state.shl = shl_components.start(settings, conn)
         app.state.patient_matches = patient_matches.start(conn.documents)
         try:
@@ -117,7 +121,7 @@ def create_app(settings: Settings, connection: DatabaseConnection | None = None)
         title="Imaging Federation FHIR Server",
         version=__version__,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # served offline by fhir_server.api.docs (below)
         redoc_url=None,
     )
     # Innermost: the route table's rows are answered inside every middleware below (and the catch-all for
@@ -137,6 +141,8 @@ def create_app(settings: Settings, connection: DatabaseConnection | None = None)
     app.include_router(dicomweb_health.router)
     app.include_router(dicomweb_admin.router)
     app.include_router(dashboard_routes.router)
+    # /docs and /openapi.json: the /fhir part of the document is made from the route table.
+    api_docs.install(app, lambda doc: rest_openapi.complete(doc, ROUTES, settings), fhir_base(settings))
     # Inside authentication: only what a route answers under /fhir is compressed (never DICOM or SHL files).
     app.add_middleware(FhirGZip)
     auth_wiring.add_authentication(app)

@@ -73,7 +73,10 @@ class Settings(BaseSettings):
         description="Identifier system of national IDs (a URI)",
         pattern=r"^\S+:\S+$",
     )
-    log_format: Literal["json", "text"] = Field("json", description="json: one JSON object per line")
+    log_format: Literal["auto", "json", "text"] = Field(
+        "auto",
+        description="json: one JSON object per line; text: one line per request; auto: text on a terminal",
+    )
     # /metrics and /health/orthanc name hospitals and their PACS state: they need an admin or system token
     # unless this is set, for a private network whose monitoring cannot hold one (fhir_server.observability).
     public_ops_endpoints: bool = Field(

@@ -268,13 +268,17 @@ def _upload(args: argparse.Namespace, settings: Settings) -> int:
         hospital = _hospital(services, args.hospital)
         if hospital is None:
             return 2
+        # The bar counts files Orthanc has answered for (not files read), so it reaches 100% only when the
+        # upload did; a failed upload erases it before saying why.
         with tqdm(
             total=len(files), desc=f"STOW-RS {hospital.identifier}", unit="file", file=sys.stderr
         ) as bar:
             try:
-                uploaded = upload(hospital, settings, files, on_file=lambda path: bar.update(1))
+                uploaded = upload(hospital, settings, files, on_stored=bar.update)
             except OrthancFailure as exc:
-                print(f"error: {exc.message}", file=sys.stderr)
+                bar.leave = False
+                bar.close()
+                print(f"error: upload failed, nothing was synced: {exc.message}", file=sys.stderr)
                 return 1
         print(f"{uploaded.stored} instances stored in the PACS of {hospital.name}")
         for error in uploaded.errors:

@@ -20,9 +20,10 @@ from pydantic import ValidationError
 
 from fhir_server.cli import dicomweb as cli_dicomweb
 from fhir_server.cli import legacy_import as cli_import
+from fhir_server.cli.startup import AnnouncingServer, PortInUse, check_port, ready_lines, reserve_port
 from fhir_server.observability.logs import configure as configure_logging
+from fhir_server.observability.logs import json_wanted
 from fhir_server.security.accounts import commands as auth_commands
-from fhir_server.security.server_base import fhir_base
 from fhir_server.settings import Settings
 from fhir_server.storage.connection import DatabaseConnection, connect
 from fhir_server.storage.embedded import DataDirInUse, EmbeddedDatabaseError, record_http_port
@@ -45,6 +46,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
+    from fhir_server.demo import DEMO_ROLES
+
     if args.workers > 1:
         if settings.uses_embedded_db:
             print(
@@ -53,6 +56,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
                 file=sys.stderr,
             )
             return 2
+        check_port(settings.host, settings.port)  # before the demo: a busy port fails in a second
         os.environ["FHIR_DATA_DIR"] = str(settings.data_dir)
         # The workers read their Settings from the environment: the bind address is the server's own base
         # URL (without FHIR_PUBLIC_BASE_URL), so they must see --host/--port too.
@@ -60,9 +64,12 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         os.environ["FHIR_PORT"] = str(settings.port)
         # The demo's local Orthancs (if any) live in this, the workers' parent process.
         with ExitStack() as stack:
+            credentials = None
             if args.demo:
                 demo_connection = stack.enter_context(closing(connect(settings, "cli")))
-                _load_demo(args, settings, demo_connection, stack)
+                credentials = _load_demo(args, settings, demo_connection, stack)
+            starting = f"Starting {args.workers} workers (Ctrl+C stops them); once they are up:"
+            print("\n".join(ready_lines(settings, credentials, DEMO_ROLES, starting)), flush=True)
             uvicorn.run(
                 "fhir_server.asgi:app",
                 host=settings.host,
@@ -76,30 +83,33 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from fhir_server.app import create_app
 
-    connection = connect(settings, "server")
-    try:
-        if settings.uses_embedded_db:
-            record_http_port(settings.data_dir, settings.port)
-        with ExitStack() as stack:
-            if args.demo:
-                _load_demo(args, settings, connection, stack)
-            if connection.embedded is not None:  # connect() starts one exactly when settings.uses_embedded_db
-                print(f"embedded database under {settings.data_dir.resolve()} ({connection.embedded.uri})")
-            print(f"FHIR base: {fhir_base(settings)}")
-            app = create_app(settings, connection)
-            # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into an exit through `finally`
-            # so the embedded database is stopped cleanly and the data dir released.
-            signal.signal(signal.SIGTERM, _exit_on_signal)
-            uvicorn.run(
-                app,
-                host=settings.host,
-                port=settings.port,
-                log_level=settings.log_level,
-                access_log=False,  # RequestObserver writes the access log, with request ids
-                log_config=None,  # keep our handlers (JSON) for uvicorn's own messages too
-            )
-    finally:
-        connection.close()
+    # The port first: nothing slow (database, Orthancs, uploads) happens before we know we can serve.
+    listener = reserve_port(settings.host, settings.port)
+    with closing(listener):
+        connection = connect(settings, "server")
+        try:
+            if settings.uses_embedded_db:
+                record_http_port(settings.data_dir, settings.port)
+            with ExitStack() as stack:
+                credentials = _load_demo(args, settings, connection, stack) if args.demo else None
+                if connection.embedded is not None:  # connect() starts one exactly when uses_embedded_db
+                    print(
+                        f"embedded database under {settings.data_dir.resolve()} ({connection.embedded.uri})"
+                    )
+                app = create_app(settings, connection)
+                # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into an exit through
+                # `finally` so the embedded database is stopped cleanly and the data dir released.
+                signal.signal(signal.SIGTERM, _exit_on_signal)
+                config = uvicorn.Config(
+                    app,
+                    log_level=settings.log_level,
+                    access_log=False,  # RequestObserver writes the access log, with request ids
+                    log_config=None,  # keep our handlers for uvicorn's own messages too
+                )
+                server = AnnouncingServer(config, lambda: ready_lines(settings, credentials, DEMO_ROLES))
+                server.run(sockets=[listener])
+        finally:
+            connection.close()
     return 0
 
 
@@ -122,14 +132,17 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
 
 def _load_demo(
     args: argparse.Namespace, settings: Settings, connection: DatabaseConnection, stack: ExitStack
-) -> None:
-    """Loads the demo and prints what happened; local Orthancs, if started, stay up as long as `stack`."""
+) -> dict[str, str]:
+    """Loads the demo and prints a summary; local Orthancs, if started, stay up as long as `stack`.
+    Returns the demo sign-ins (user -> password) for the ready lines."""
     from fhir_server.app import build_services
     from fhir_server.demo import load_demo
 
+    print("loading the demo data set…", flush=True)
     orthancs = _demo_orthancs(args, settings, stack)
     report = load_demo(build_services(settings, connection), settings.data_dir, orthancs)
-    print("\n".join(report.lines()), flush=True)
+    print("\n".join(report.lines(with_credentials=args.command != "serve")), flush=True)
+    return report.credentials
 
 
 def _demo_orthancs(
@@ -222,12 +235,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             name = "FHIR_" + "_".join(str(p) for p in err["loc"]).upper() if err["loc"] else "settings"
             print(f"configuration error: {name}: {err['msg']}", file=sys.stderr)
         return 2
-    # The server logs JSON (FHIR_LOG_FORMAT); CLI commands talk to people.
-    configure_logging(settings.log_level, settings.log_format == "json" and args.command == "serve")
+    # The server logs JSON to machines, text to a terminal (FHIR_LOG_FORMAT); CLI commands talk to people.
+    configure_logging(settings.log_level, args.command == "serve" and json_wanted(settings.log_format))
     try:
         command: Command = args.func
         return command(args, settings)
-    except (DataDirInUse, EmbeddedDatabaseError) as exc:
+    except (DataDirInUse, EmbeddedDatabaseError, PortInUse) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -4,6 +4,7 @@ GET /app/...                      the single-page app (index.html for every page
 GET /app/static/...               its assets (HTML, ES modules, CSS), shipped in the package, no CDN
 GET /app/api/config               what the page needs to start (FHIR base, client id, scopes, systems)
 GET /app/api/hospitals            each registered hospital the caller may see, with its last sync
+GET /                             -> /app/                               (where a person lands first)
 GET /dashboard                    -> /app/                               (the old application's addresses,
 GET /patient-access/{id}          -> /app/patients/{id}                   kept for bookmarks and printed QR
 GET /federation-access?…          -> /app/federation?…                    codes; 308, query string kept)
@@ -86,6 +87,12 @@ def _redirect(request: Request, path: str) -> RedirectResponse:
 
 
 # -- the old application's addresses ------------------------------------------------------------------
+
+
+@router.get("/", include_in_schema=False)
+def server_home(request: Request) -> Response:
+    """The server's root is where a person lands first: the dashboard."""
+    return _redirect(request, f"{APP_PREFIX}/")
 
 
 @router.get("/dashboard", include_in_schema=False)

@@ -45,6 +45,7 @@ DEMO_USERS = {
     "demo-admin": ("admin", "Demo Administrator"),
     "demo-clinician": ("clinician", "Demo Clinician"),
 }
+DEMO_ROLES = {user: role for user, (role, _) in DEMO_USERS.items()}
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,8 @@ class DemoReport:
     images_missing: list[str] = field(default_factory=list)
     credentials: dict[str, str] = field(default_factory=dict)  # user -> password, when known
 
-    def lines(self) -> list[str]:
+    def lines(self, *, with_credentials: bool = True) -> list[str]:
+        """A short summary; `serve` prints the sign-ins last instead (with_credentials False)."""
         lines = [
             f"demo data: {self.created} resources created" if self.created else "demo data: already loaded"
         ]
@@ -70,7 +72,7 @@ class DemoReport:
         if self.images_missing:
             lines.append("  images missing (the FHIR data is complete without them):")
             lines += [f"    {line}" for line in self.images_missing]
-        for user, password in self.credentials.items():
+        for user, password in self.credentials.items() if with_credentials else ():
             lines.append(f"  sign in to /app as {user} / {password}")
         return lines
 

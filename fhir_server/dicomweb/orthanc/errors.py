@@ -81,7 +81,10 @@ def kind_of_status(status: int) -> FailureKind:
 def status_failure(hospital: str, status: int, detail: str = "") -> OrthancFailure:
     kind = kind_of_status(status)
     if kind == "auth":
-        message = f"the Orthanc of {hospital} refused our credentials (HTTP {status}); check `hospital add`"
+        message = (
+            f"the Orthanc of {hospital} refused our credentials (HTTP {status}); fix its user and password "
+            "with `fhir-server hospital update HOSPITAL --orthanc-user U --orthanc-password P`"
+        )
     else:
         message = f"the Orthanc of {hospital} answered HTTP {status}"
     return OrthancFailure(kind, f"{message}: {detail[:300]}" if detail else message)

@@ -45,10 +45,11 @@ def upload(
     settings: Settings,
     files: Sequence[Path],
     on_file: Callable[[Path], object] = lambda path: None,  # what it returns is ignored
+    on_stored: Callable[[int], object] = lambda count: None,  # instances Orthanc took, after each request
 ) -> UploadResult:
     """Raises OrthancFailure when Orthanc cannot be used; unreadable files are reported, not fatal."""
     result = UploadResult()
-    return _store(hospital, settings, _batches(files, result, on_file), result)
+    return _store(hospital, settings, _batches(files, result, on_file), result, on_stored)
 
 
 def upload_datasets(
@@ -60,7 +61,11 @@ def upload_datasets(
 
 
 def _store(
-    hospital: HospitalConnection, settings: Settings, batches: Iterable[list[Dataset]], result: UploadResult
+    hospital: HospitalConnection,
+    settings: Settings,
+    batches: Iterable[list[Dataset]],
+    result: UploadResult,
+    on_stored: Callable[[int], object] = lambda count: None,
 ) -> UploadResult:
     seen: dict[str, None] = {}
     with OrthancDicomweb(hospital, settings) as web:
@@ -69,6 +74,7 @@ def _store(
             refused = _refused(response)
             result.errors += refused
             result.stored += len(batch) - len(refused)
+            on_stored(len(batch))
             for dataset in batch:
                 seen.setdefault(str(dataset.StudyInstanceUID), None)
     result.study_uids = list(seen)

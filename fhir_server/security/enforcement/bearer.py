@@ -96,6 +96,7 @@ RULES: tuple[Rule, ...] = (
     Rule("/app/api", TOKEN),
     Rule("/app/api/config", PUBLIC, exact=True, methods=READS),
     Rule("/dashboard", PUBLIC, exact=True, methods=READS),
+    Rule("/", PUBLIC, exact=True, methods=READS),  # a redirect to the dashboard
     Rule("/patient-access", PUBLIC, methods=READS),
     Rule("/federation-access", PUBLIC, exact=True, methods=READS),
     # Orchestrators probe these without credentials; they say nothing but "up".

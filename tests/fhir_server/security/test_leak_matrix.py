@@ -483,6 +483,7 @@ ROUTES: dict[str, Entry] = {
     "GET /openapi.json": nodata("OpenAPI description of the routes", "/openapi.json", 200),
     "GET /docs": nodata(_STATIC, "/docs", 200),
     "GET /docs/oauth2-redirect": nodata(_STATIC, "/docs/oauth2-redirect", 200),
+    "GET /docs/assets/{name}": nodata(_STATIC, "/docs/assets/swagger-ui.css", 200),
     "GET /fhir/.well-known/smart-configuration": nodata(
         _DISCOVERY, "/fhir/.well-known/smart-configuration", 200
     ),
@@ -975,6 +976,7 @@ ROUTES: dict[str, Entry] = {
     # -- DICOMweb
     "GET /dicomweb/{endpoint_id}/{path:path}": probed(*DICOMWEB),
     # -- the dashboard
+    "GET /": nodata("redirect to the dashboard page", "/", 308),
     "GET /dashboard": nodata("redirect to the dashboard page", "/dashboard", 308),
     "GET /patient-access/{patient_id}": probed(
         Probe("old patient address", PATIENT, lambda c: get(f"/patient-access/{c.t.patient}"), reaches=False),

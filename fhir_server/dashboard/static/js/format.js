@@ -40,8 +40,19 @@ export function formatDate(value) {
   const date = new Date(value);
   if (Number.isNaN(date.getTime())) return value;
   const pad = (n) => String(n).padStart(2, '0');
+  // Shown in the browser's time zone, and saying which: a time without its zone is ambiguous across sites.
   return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ` +
-    `${pad(date.getHours())}:${pad(date.getMinutes())}`;
+    `${pad(date.getHours())}:${pad(date.getMinutes())} ${zoneName(date)}`.trim();
+}
+
+export function zoneName(date = new Date()) {
+  try {
+    const part = new Intl.DateTimeFormat(undefined, { timeZoneName: 'short' }).formatToParts(date)
+      .find((p) => p.type === 'timeZoneName');
+    return part ? part.value : '';
+  } catch {
+    return '';
+  }
 }
 
 export function modalities(study) {

@@ -33,6 +33,8 @@ PUBLIC_ROUTES = {
     ("GET", "/openapi.json"),
     ("GET", "/docs"),
     ("GET", "/docs/oauth2-redirect"),
+    ("GET", "/docs/assets/{name}"),
+    ("GET", "/"),
     ("GET", "/fhir/metadata"),
     ("GET", "/fhir/.well-known/smart-configuration"),
     ("GET", "/auth/.well-known/openid-configuration"),

@@ -338,7 +338,12 @@ async function studyTable(ctx, section, pending) {
     return;
   }
   more.addEventListener('click', async () => {
-    bundle = await busy(more, () => follow(nextLink(bundle)));
+    const next = nextLink(bundle);
+    if (!next) {
+      more.hidden = true;
+      return;
+    }
+    bundle = await busy(more, () => follow(next));
     addRows(bundle);
   });
   section.append(tableEl, h('div', { class: 'pager' }, more));

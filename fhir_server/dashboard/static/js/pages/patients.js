@@ -11,8 +11,15 @@ import { link, navigate } from '../router.js';
 const V2_0203 = 'http://terminology.hl7.org/CodeSystem/v2-0203';
 const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
 
+// "John Doe": every word must match a part of the name (given or family): repeated `name` parameters are
+// ANDed by FHIR search (a single `name=John Doe` would look for that whole string in one part).
+export function nameSearchParams(q) {
+  const words = q.split(/[\s,]+/).filter(Boolean);
+  return [...words.map((w) => ['name', w]), ['_count', '50']];
+}
+
 export async function searchPatients(q) {
-  const searches = [fhir('Patient', { params: { identifier: q, _count: 50 } }), fhir('Patient', { params: { name: q, _count: 50 } })];
+  const searches = [fhir('Patient', { params: { identifier: q, _count: 50 } }), fhir('Patient', { params: nameSearchParams(q) })];
   if (FHIR_ID.test(q)) searches.push(fhir('Patient', { params: { _id: q } }));
   const results = await Promise.allSettled(searches);
   const found = new Map();
@@ -38,9 +45,10 @@ function localErrors(values) {
   const errors = [];
   if (!values.nationalId) errors.push({ field: 'nationalId', message: 'Enter the national ID' });
   if (!values.family) errors.push({ field: 'family', message: 'Enter the family name' });
-  if (/^\d{4}-\d{2}-\d{2}$/.test(values.birthDate) && values.birthDate > new Date().toISOString().slice(0, 10)) {
+  if (values.birthDate && values.birthDate > new Date().toISOString().slice(0, 10)) {
     errors.push({ field: 'birthDate', message: 'The date of birth cannot be in the future' });
   }
+  if (values.birthDateIncomplete) errors.push({ field: 'birthDate', message: 'Enter the whole date of birth (day, month and year), or leave it empty' });
   return errors;
 }
 
@@ -67,7 +75,7 @@ function registrationForm() {
     field({ name: 'nationalId', label: 'National ID', required: true, attrs: { inputmode: 'numeric', autocomplete: 'off', spellcheck: 'false' } }),
     field({ name: 'family', label: 'Family name', required: true, attrs: { autocomplete: 'off' } }),
     field({ name: 'given', optional: true, label: 'Given names', hint: 'Separated by spaces.', attrs: { autocomplete: 'off' } }),
-    field({ name: 'birthDate', optional: true, label: 'Date of birth', hint: 'As YYYY-MM-DD, for example 1990-05-15.', attrs: { inputmode: 'numeric', autocomplete: 'off', placeholder: 'YYYY-MM-DD' } }),
+    field({ name: 'birthDate', optional: true, label: 'Date of birth', type: 'date', attrs: { autocomplete: 'off', max: new Date().toISOString().slice(0, 10) } }),
     field({
       name: 'gender', label: 'Gender', type: 'select',
       options: [['', 'Not recorded'], ['female', 'Female'], ['male', 'Male'], ['other', 'Other'], ['unknown', 'Unknown']],
@@ -78,6 +86,8 @@ function registrationForm() {
 
 async function register(form) {
   const values = formValues(form);
+  // A date picker with only part of a date typed has an empty value but reports badInput.
+  values.birthDateIncomplete = Boolean(form.elements.birthDate.validity && form.elements.birthDate.validity.badInput);
   const errors = localErrors(values);
   if (errors.length) {
     showErrors(form, errors);

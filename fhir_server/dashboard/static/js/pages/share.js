@@ -2,6 +2,7 @@
 // the existing links with their status and access log; revocation.
 
 import { fhir, imageUrl, request } from '../api.js';
+import { config } from '../config.js';
 import { field, h, statusBadge, table, uid } from '../dom.js';
 import { busy, clearErrors, formValues, issueErrors, showErrors } from '../forms.js';
 import { formatDate, refId } from '../format.js';
@@ -48,6 +49,52 @@ function parameters(values, forStudy) {
 async function qrImage(url, alt) {
   const src = await imageUrl(url, 'image/png');
   return h('img', { src, alt, width: 288, height: 288, class: 'qr-image' });
+}
+
+const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i;
+
+// The host in the links when it is one only this computer can open (the server's public base is loopback).
+export function loopbackHost(base = config.fhirBase) {
+  try {
+    const { hostname } = new URL(base);
+    return LOOPBACK.test(hostname) ? hostname : null;
+  } catch {
+    return null;
+  }
+}
+
+// Prints the QR block alone (app.css @media print), then puts the page back.
+function printOnly(block) {
+  document.body.classList.add('printing-qr');
+  block.classList.add('print-target');
+  const done = () => {
+    document.body.classList.remove('printing-qr');
+    block.classList.remove('print-target');
+    window.removeEventListener('afterprint', done);
+  };
+  window.addEventListener('afterprint', done);
+  window.print();
+}
+
+// A QR code with what whoever holds it needs to know: it opens the shared images; a loopback address
+// cannot be opened by any phone.
+function qrBlock(id, img, ...details) {
+  const host = loopbackHost();
+  const print = h('button', { type: 'button', class: 'secondary small print-qr' }, 'Print QR code');
+  const block = h('div', { class: 'qr', id },
+    img,
+    h('div', { class: 'qr-text' },
+      ...details,
+      h('div', { class: 'notice warning qr-warning', role: 'note' },
+        'Anyone who scans this code can open the shared images (with the passcode, if one was set) until the link ' +
+        'expires or is revoked. Give it only to the intended recipient and do not leave printed copies lying around.'),
+      host ? h('div', { class: 'notice warning qr-loopback', role: 'note' },
+        `This link points to ${host}, an address only this computer can open: a phone that scans it will fail. ` +
+        'Set FHIR_PUBLIC_BASE_URL to an address phones can reach (for example https://imaging.example.org/fhir), ' +
+        'restart the server and create the link again.') : null,
+      h('div', { class: 'actions no-print' }, print)));
+  print.addEventListener('click', () => printOnly(block));
+  return block;
 }
 
 // patientId: the Patient whose links these are; studyId: share only this study (else the whole record).
@@ -116,7 +163,7 @@ export function sharePanel({ patientId, studyId, heading }) {
       const qrButton = h('button', { type: 'button', class: 'secondary small' }, 'QR code');
       qrButton.addEventListener('click', async () => {
         const img = await busy(qrButton, () => qrImage(l.qr, `QR code of the link ${l.label || ''}`.trim()));
-        result.replaceChildren(h('div', { class: 'qr', id: 'link-qr' }, img, h('p', { class: 'qr-text' }, `QR code of the existing link ${l.label || ''}. Scan it to open the shared images.`)));
+        result.replaceChildren(qrBlock('link-qr', img, h('p', {}, `QR code of the existing link ${l.label || ''}. Scan it to open the shared images.`)));
       });
       const revoke = h('button', { type: 'button', class: 'secondary small' }, 'Revoke');
       revoke.addEventListener('click', () => {
@@ -156,14 +203,12 @@ export function sharePanel({ patientId, studyId, heading }) {
       const img = await qrImage(created.qr, 'QR code of the new SMART Health Link: scan it to open the shared images');
       const linkId = uid('shl-url');
       result.replaceChildren(h('div', { class: 'notice success', role: 'status' }, 'Link created.'),
-        h('div', { class: 'qr', id: 'new-link' },
-          img,
-          h('div', { class: 'qr-text' },
-            h('label', { for: linkId }, 'Link to the viewer'),
-            h('input', { id: linkId, type: 'text', readonly: true, value: created.viewerUrl, class: 'mono shl-url' }),
-            h('div', { class: 'actions' }, copyButton(created.viewerUrl)),
-            values.passcode ? h('p', {}, 'The recipient also needs the passcode. Give it to them separately.') : null,
-            values.expires ? h('p', {}, `Expires in ${EXPIRY.find(([v]) => v === values.expires)[1]}.`) : null)));
+        qrBlock('new-link', img,
+          h('label', { for: linkId }, 'Link to the viewer'),
+          h('input', { id: linkId, type: 'text', readonly: true, value: created.viewerUrl, class: 'mono shl-url' }),
+          h('div', { class: 'actions no-print' }, copyButton(created.viewerUrl)),
+          values.passcode ? h('p', {}, 'The recipient also needs the passcode. Give it to them separately.') : null,
+          values.expires ? h('p', {}, `Expires in ${EXPIRY.find(([v]) => v === values.expires)[1]}.`) : null));
       form.reset();
       await refresh();
     });

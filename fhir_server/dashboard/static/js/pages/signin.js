@@ -1,7 +1,7 @@
 // The page shown when nobody is signed in: one button that starts the SMART sign-in.
 
 import { auth, secureContext } from '../auth.js';
-import { h } from '../dom.js';
+import { append, h } from '../dom.js';
 
 let message = '';
 
@@ -16,7 +16,8 @@ export function signInPage(ctx) {
     button.disabled = true;
     auth.signIn(returnTo);
   });
-  ctx.main.append(
+  // dom.append skips null (Element.append would write "null").
+  append(ctx.main, [
     h('h1', {}, 'Sign in to the Imaging Federation'),
     message ? h('div', { class: 'notice', role: 'status' }, message) : null,
     secureContext ? null : h('div', { class: 'notice', role: 'alert' },
@@ -25,6 +26,6 @@ export function signInPage(ctx) {
       h('p', {}, 'Hospital staff sign in with their account on this server. Administrators register hospitals; ' +
         'clinicians find patients and studies across all hospitals and share them.'),
       h('div', { class: 'actions' }, button)),
-  );
+  ]);
   message = '';
 }

@@ -3,7 +3,7 @@
 import { fhir, follow } from '../api.js';
 import { FEDERATION_INCLUDES } from '../components.js';
 import { field, h } from '../dom.js';
-import { busy } from '../forms.js';
+import { busy, clearErrors, showErrors } from '../forms.js';
 import {
   DCM, bundleResources, formatDate, hospitalsOfStudies, modalities, nextLink, patientName, refId, studyTitle,
 } from '../format.js';
@@ -14,6 +14,11 @@ export const MODALITIES = [
   ['MR', 'Magnetic resonance'], ['NM', 'Nuclear medicine'], ['PT', 'PET'], ['RF', 'Radio fluoroscopy'],
   ['US', 'Ultrasound'], ['XA', 'X-ray angiography'], ['OT', 'Other'],
 ];
+
+// The study date range: "to" before "from" matches nothing, which looks like "no studies".
+export function rangeProblem(from, to) {
+  return from && to && from > to ? `The end date (${to}) is before the start date (${from}). Choose an end date on or after the start date.` : null;
+}
 
 export async function studiesPage(ctx) {
   const { main, query } = ctx;
@@ -30,6 +35,12 @@ export async function studiesPage(ctx) {
         h('button', { type: 'button', class: 'secondary', id: 'clear-filters' }, 'Clear'))));
   form.addEventListener('submit', (event) => {
     event.preventDefault();
+    const problem = rangeProblem(form.elements.from.value, form.elements.to.value);
+    if (problem) {
+      showErrors(form, [{ field: 'to', message: problem }]);
+      return;
+    }
+    clearErrors(form);
     const params = new URLSearchParams();
     for (const name of ['modality', 'hospital', 'from', 'to']) {
       const value = form.elements[name].value;
@@ -43,6 +54,13 @@ export async function studiesPage(ctx) {
   const results = h('section', { class: 'card', 'aria-labelledby': 'study-results', id: 'studies' },
     h('h2', { id: 'study-results' }, 'Studies'), h('p', { class: 'loading' }, 'Loading…'));
   main.append(h('h1', {}, 'Studies'), form, results);
+  const problem = rangeProblem(filters.from, filters.to);
+  if (problem) {
+    // A bookmarked or typed address with the dates swapped: say so rather than show no study.
+    showErrors(form, [{ field: 'to', message: problem }]);
+    results.replaceChildren(h('h2', { id: 'study-results' }, 'Studies'), h('p', { class: 'muted' }, 'Fix the dates to see studies.'));
+    return;
+  }
 
   const params = [['_sort', '-started'], ['_count', '25'], ['_include', 'ImagingStudy:patient'], ...FEDERATION_INCLUDES];
   if (filters.modality) params.push(['modality', `${DCM}|${filters.modality}`]);
@@ -77,7 +95,12 @@ export async function studiesPage(ctx) {
     return;
   }
   more.addEventListener('click', async () => {
-    bundle = await busy(more, () => follow(nextLink(bundle)));
+    const next = nextLink(bundle);
+    if (!next) {
+      more.hidden = true;
+      return;
+    }
+    bundle = await busy(more, () => follow(next));
     addRows(bundle);
   });
   results.append(h('table', { class: 'responsive', id: 'studies-table' },
