@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from fhir_server import __version__
+from fhir_server import __version__, subscriptions
 from fhir_server.api import error_handlers
 from fhir_server.api.cache_control import NoStore
 from fhir_server.api.dependencies import Services
@@ -101,11 +101,13 @@ def create_app(settings: Settings, connection: DatabaseConnection | None = None)
         dashboard_client.register_client(app.state.auth.clients)
         app.state.shl = shl_components.start(settings, conn)
         app.state.patient_matches = patient_matches.start(conn.documents)
+        app.state.subscriptions = subscriptions.start(app.state, conn.documents)
         try:
             async with dicomweb_runtime(app.state.services) as dicomweb:
                 app.state.dicomweb = dicomweb
                 yield
         finally:
+            app.state.subscriptions.close()
             app.state.auth.close()
             if isinstance(app.state.services.repository, MongoRepository):
                 app.state.services.repository.close()
@@ -134,6 +136,7 @@ def create_app(settings: Settings, connection: DatabaseConnection | None = None)
     app.include_router(dicomweb_health.router)
     app.include_router(dicomweb_admin.router)
     app.include_router(dashboard_routes.router)
+    app.include_router(subscriptions.router)
     # Inside authentication: only what a route answers under /fhir is compressed (never DICOM or SHL files).
     app.add_middleware(FhirGZip)
     auth_wiring.add_authentication(app)

@@ -13,9 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from pymongo.collection import Collection
+
 from fhir_server.storage.connection import DatabaseConnection
 from fhir_server.storage.mongo import MongoRepository, as_utc, content_hash, now
 from fhir_server.storage.repository import IndexValues, ResourceVersion
+from fhir_server.storage.write_journal import COLLECTION as JOURNAL
+from fhir_server.storage.write_journal import JOURNALED_TYPES, journal_entry
 from fhir_server.type_aliases import Document, JsonObject
 
 
@@ -41,6 +45,7 @@ class BulkLoader:
         self, connection: DatabaseConnection, resource_types: Sequence[str], index_values: IndexValues
     ) -> None:
         self._repository = MongoRepository(connection, resource_types, index_values)
+        self._connection = connection
 
     def read(self, resource_type: str, resource_id: str) -> ResourceVersion | None:
         return self._repository.read(resource_type, resource_id)
@@ -111,6 +116,9 @@ class BulkLoader:
         if not prepared.docs:
             return
         collection = self._repository.collection(prepared.resource_type)
+        if prepared.resource_type in JOURNALED_TYPES:
+            self._write_journaled(prepared, collection)
+            return
         if not prepared.retired:
             # Only new resources (a first import): no transaction, which would buy nothing here. Each
             # stored document is whole and journaled once acknowledged (with its index entries); a crash
@@ -127,6 +135,22 @@ class BulkLoader:
                     {"$set": {"cur": False}, "$unset": {"sp": ""}},
                     session=session,
                 )
+
+    def _write_journaled(self, prepared: PreparedImport, collection: Collection[Document]) -> None:
+        # The versions and their journal entries commit together (fhir_server.storage.write_journal).
+        journal = self._connection.db.get_collection(JOURNAL)
+        with self._repository._transaction() as session:
+            collection.insert_many(prepared.docs, ordered=False, session=session)
+            if prepared.retired:
+                collection.update_many(
+                    {"_id": {"$in": prepared.retired}},
+                    {"$set": {"cur": False}, "$unset": {"sp": ""}},
+                    session=session,
+                )
+            entries = [
+                journal_entry(prepared.resource_type, doc, doc["v"] - 1 or None) for doc in prepared.docs
+            ]
+            journal.insert_many(entries, ordered=False, session=session)
 
 
 @dataclass

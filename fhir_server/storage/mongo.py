@@ -57,6 +57,8 @@ from fhir_server.storage.repository import (
     VersionConflict,
 )
 from fhir_server.storage.version_cache import CachedVersion, VersionCache, fresh
+from fhir_server.storage.write_journal import COLLECTION as JOURNAL
+from fhir_server.storage.write_journal import JOURNALED_TYPES, journal_entry
 from fhir_server.type_aliases import Document, JsonObject
 
 __all__ = ["MongoRepository", "TransactionsUnsupported", "content_hash", "format_instant"]
@@ -226,7 +228,13 @@ class MongoRepository:
         doc = self._version_doc(resource_type, resource_id, 1, now(), resource, "POST")
         expected = self._expect(resource_type, doc)
         try:
-            self._collections[resource_type].insert_one(doc, session=self._session)
+            if resource_type in JOURNALED_TYPES:
+                # The version and its journal entry commit together (fhir_server.storage.write_journal).
+                with self._transaction() as session:
+                    self._collections[resource_type].insert_one(doc, session=session)
+                    self._journal(resource_type, doc, None, session)
+            else:
+                self._collections[resource_type].insert_one(doc, session=self._session)
         except BaseException:
             self._failed_write(expected)
             raise
@@ -312,12 +320,21 @@ class MongoRepository:
                         {"$set": {"cur": False}, "$unset": {"sp": ""}},
                         session=session,
                     )
+                if resource_type in JOURNALED_TYPES:
+                    self._journal(resource_type, doc, previous, session)
         except DuplicateKeyError:
             raise VersionConflict(previous) from None
         except OperationFailure as exc:
             if exc.code == _WRITE_CONFLICT or exc.has_error_label("TransientTransactionError"):
                 raise VersionConflict(previous) from None
             raise
+
+    def _journal(
+        self, resource_type: str, doc: Document, previous: int | None, session: ClientSession | None
+    ) -> None:
+        self._connection.db.get_collection(JOURNAL).insert_one(
+            journal_entry(resource_type, doc, previous), session=session
+        )
 
     @contextmanager
     def transaction(self) -> Iterator[MongoRepository]:
