@@ -241,7 +241,7 @@ def _resource(doc: Document) -> JsonObject:
     resource: JsonObject = dict(doc["resource"])
     resource["status"] = doc["status"]
     if doc.get("error") and doc["status"] == "error":
-        resource["error"] = [{"text": str(doc["error"])}]
+        resource["error"] = str(doc["error"])  # R4: the error as text
     return resource
 
 

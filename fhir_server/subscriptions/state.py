@@ -238,9 +238,7 @@ class SubscriptionState:
         fields: dict[str, Any] = {"attempts": attempts, "lease": EPOCH, "error": reason[:500]}
         in_error = attempts >= max_attempts
         if in_error:
-            fields.update(
-                {"status": "error", "resource.status": "error", "resource.error": [{"text": reason[:500]}]}
-            )
+            fields.update({"status": "error", "resource.status": "error"})
         else:
             delay = min(first_retry * 2 ** (attempts - 1), 3600.0)
             fields["next_attempt"] = moment + timedelta(seconds=delay)
