@@ -194,6 +194,9 @@ class Dispatcher:
 
     def _deliver(self, sub: Document) -> None:
         settings = self._settings
+        if sub.get("end") is not None and utc(sub["end"]) <= now():
+            self._state.ended(sub)
+            return
         sent = False
         try:
             if not sub.get("handshake"):

@@ -9,6 +9,7 @@ element.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import parse_qsl
 
@@ -50,6 +51,7 @@ class SubscriptionSpec:
     timeout_seconds: int
     max_count: int
     off: bool  # the client asked for status off
+    end: datetime | None  # when it ends by itself (Subscription.end)
 
 
 def parse_subscription(data: JsonObject) -> SubscriptionSpec:
@@ -100,7 +102,18 @@ def parse_subscription(data: JsonObject) -> SubscriptionSpec:
         timeout_seconds=timeout,
         max_count=max_count,
         off=status == "off",
+        end=_instant(data.get("end")),
     )
+
+
+def _instant(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        raise _invalid("end must be an instant with a time zone", "end") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _filters(topic: Topic, criteria_element: Any) -> dict[str, list[str]]:

@@ -114,6 +114,7 @@ class SubscriptionState:
             if spec.heartbeat_seconds
             else NEVER,
             "error": None,
+            "end": spec.end,
         }
 
     def get(self, subscription_id: str) -> Document | None:
@@ -131,7 +132,17 @@ class SubscriptionState:
         return list(self._subs.find(query, sort=[("_id", ASCENDING)], limit=1000))
 
     def live_on(self, topic: str) -> list[Document]:
-        return list(self._subs.find({"topic": topic, "status": {"$in": list(LIVE)}}))
+        """The subscriptions to `topic` that take events now (live, not past their end)."""
+        moment = now()
+        found = self._subs.find({"topic": topic, "status": {"$in": list(LIVE)}})
+        return [d for d in found if d.get("end") is None or utc(d["end"]) > moment]
+
+    def ended(self, sub: Document) -> None:
+        """Past its end: off, as if its owner had turned it off."""
+        self._subs.update_one(
+            {"_id": sub["_id"], "version": sub["version"]},
+            {"$set": {"status": "off", "resource.status": "off", "lease": EPOCH}},
+        )
 
     # -- events -----------------------------------------------------------------------------------------
 

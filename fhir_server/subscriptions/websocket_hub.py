@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from fhir_server.subscriptions.dispatcher import Dispatcher
 from fhir_server.subscriptions.notifications import NotificationType, notification_bundle
 from fhir_server.subscriptions.owner import Owner
-from fhir_server.subscriptions.state import LIVE, Event, SubscriptionState
+from fhir_server.subscriptions.state import LIVE, Event, SubscriptionState, now, utc
 from fhir_server.type_aliases import Document
 
 POLL_SECONDS = 1.0
@@ -62,7 +62,12 @@ class WebsocketHub:
                 wake.clear()
                 for sub_id in list(last):
                     found: Document | None = await run_in_threadpool(self._state.get, sub_id)
-                    if found is None or found["status"] not in LIVE or found["channel"] != "websocket":
+                    if (
+                        found is None
+                        or found["status"] not in LIVE
+                        or found["channel"] != "websocket"
+                        or (found.get("end") is not None and utc(found["end"]) <= now())
+                    ):
                         del last[sub_id]
                         continue
                     doc = found

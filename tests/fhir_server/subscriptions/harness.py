@@ -36,6 +36,10 @@ from tests.server_process import REPO_ROOT, RunningServer, SecuredServer, start_
 STUDY_TOPIC = "https://fhir.imaging-federation.example/SubscriptionTopic/imaging-study-available"
 MERGE_TOPIC = "https://fhir.imaging-federation.example/SubscriptionTopic/patient-merged"
 HOSPITAL = "HOS-SUB"
+ASTRID = SamplePatient(
+    "SUB-1", "Berg^Astrid", "19700101", "F", national_id="197001011234", national_issuer="NIDA"
+)
+OLE = SamplePatient("SUB-2", "Lie^Ole", "19800202", "M", national_id="198002021234", national_issuer="NIDA")
 NATIONAL_SYSTEM = "https://fhir.imaging-federation.example/sid/national-id"
 ENV = {
     "FHIR_AUTH_MODE": "smart",

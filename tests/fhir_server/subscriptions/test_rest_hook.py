@@ -10,59 +10,21 @@ from test to test."""
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.fhir_server.dicomweb.dicom_samples import SamplePatient
-from tests.fhir_server.dicomweb.orthanc_process import OrthancServer, require_orthanc
 from tests.fhir_server.subscriptions.harness import (
+    ASTRID,
     MERGE_TOPIC,
     NATIONAL_SYSTEM,
-    Receiver,
+    OLE,
     World,
     subscription,
     until,
 )
-from tests.server_process import free_port
 
-ASTRID = SamplePatient(
-    "SUB-1", "Berg^Astrid", "19700101", "F", national_id="197001011234", national_issuer="NIDA"
-)
-OLE = SamplePatient("SUB-2", "Lie^Ole", "19800202", "M", national_id="198002021234", national_issuer="NIDA")
 CLINICIAN = {"scope": "user/*.cruds", "fhir_user": "Practitioner/dr-sub"}
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    require_orthanc()
-    root = tmp_path_factory.mktemp("subscriptions")
-    orthanc = OrthancServer("SUBHOSP", root / "orthanc").start()
-    receiver = Receiver().start()
-    built = World(root, free_port(), orthanc, receiver)
-    try:
-        built.start()
-        built.register_hospital()
-        # Astrid's first study makes her Patient (matched by national ID from then on); Ole's makes his.
-        built.upload(ASTRID, "ACC-S-0", "first of Astrid")
-        built.upload(OLE, "ACC-O-0", "first of Ole")
-        built.sync()
-        yield built
-    finally:
-        built.stop()
-        receiver.stop()
-        orthanc.stop()
-
-
-@pytest.fixture(scope="module")
-def astrid(world: World) -> str:
-    return str(world.study("first of Astrid")["subject"]["reference"]).removeprefix("Patient/")
-
-
-@pytest.fixture(scope="module")
-def ole(world: World) -> str:
-    return str(world.study("first of Ole")["subject"]["reference"]).removeprefix("Patient/")
 
 
 @pytest.fixture(scope="module")
