@@ -82,6 +82,7 @@ def build_services(
             read_only_types=terminology_operations.READ_ONLY_TYPES,
             read_only_search_parameters=terminology_operations.SEARCH_PARAMETER_TYPES,
             security=auth_wiring.security_statement(settings),
+            feature_resources=subscriptions.capability_resources(),
         ),
         terminology=terminology,
         find_ids=conditional.find_ids,

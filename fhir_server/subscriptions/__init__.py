@@ -18,13 +18,14 @@ from fhir_server.subscriptions.handlers import (
     update,
     ws_binding_token,
 )
-from fhir_server.subscriptions.topics import TOPICS
+from fhir_server.subscriptions.topics import TOPICS, capability_resources
 from fhir_server.subscriptions.websocket import router
 
 __all__ = [
     "TOPICS",
     "WEBSOCKET_PATH",
     "Subscriptions",
+    "capability_resources",
     "create",
     "delete",
     "events",

@@ -215,3 +215,47 @@ TOPICS_BY_ID: dict[str, Topic] = {t.id: t for t in TOPICS.values()}
 
 # The journal must carry every write a topic is about.
 assert {t.resource_type for t in TOPICS.values()} <= JOURNALED_TYPES
+
+
+TOPIC_CANONICAL_EXTENSION = (
+    "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/"
+    "capabilitystatement-subscriptiontopic-canonical"
+)
+
+
+def capability_resources() -> list[JsonObject]:
+    """The CapabilityStatement's entries for Subscription (with the topics, as the Backport IG lists them)
+    and SubscriptionTopic."""
+    return [
+        {
+            "type": "Subscription",
+            "supportedProfile": [
+                "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-subscription"
+            ],
+            "documentation": (
+                "Topic-based subscriptions (Subscriptions R5 Backport IG): rest-hook and websocket channels; "
+                "each subscription is visible to its creator and administrators only."
+            ),
+            "extension": [{"url": TOPIC_CANONICAL_EXTENSION, "valueCanonical": url} for url in TOPICS],
+            "interaction": [{"code": c} for c in ("create", "read", "update", "delete", "search-type")],
+            "operation": [
+                {
+                    "name": "status",
+                    "definition": "http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-status",
+                },
+                {
+                    "name": "events",
+                    "definition": "http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-events",
+                },
+                {
+                    "name": "get-ws-binding-token",
+                    "definition": "http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-get-ws-binding-token",
+                },
+            ],
+        },
+        {
+            "type": "SubscriptionTopic",
+            "documentation": "The topics this server publishes (read-only).",
+            "interaction": [{"code": "read"}, {"code": "search-type"}],
+        },
+    ]

@@ -19,6 +19,7 @@ from tests.fhir_server.subscriptions.harness import (
     MERGE_TOPIC,
     NATIONAL_SYSTEM,
     OLE,
+    STUDY_TOPIC,
     World,
     subscription,
     until,
@@ -285,3 +286,20 @@ def test_a_merge_is_notified(world: World) -> None:
         assert merged.status_code == 200, merged.text
     note = until(lambda: world.receiver.of(sub["id"], "event-notification"), 15, "merge notification")
     assert note[0].events() == [(1, f"Patient/{source['id']}")]
+
+
+def test_the_topics_are_discoverable(world: World) -> None:
+    with world.client(**CLINICIAN) as http:
+        topics = http.get("/SubscriptionTopic").json()
+        assert {e["resource"]["url"] for e in topics["entry"]} == {STUDY_TOPIC, MERGE_TOPIC}
+        study = http.get("/SubscriptionTopic/imaging-study-available").json()
+        assert {f["filterParameter"] for f in study["canFilterBy"]} == {
+            "patient",
+            "identifier",
+            "endpoint",
+            "organization",
+            "modality",
+        }
+        statement = http.get("/metadata").json()
+    entry = next(r for r in statement["rest"][0]["resource"] if r["type"] == "Subscription")
+    assert {e["valueCanonical"] for e in entry["extension"]} == {STUDY_TOPIC, MERGE_TOPIC}
