@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from pymongo.collection import Collection
+from pymongo.errors import BulkWriteError
 
 from fhir_server.storage.connection import DatabaseConnection
 from fhir_server.storage.mongo import MongoRepository, as_utc, content_hash, now
@@ -21,6 +21,8 @@ from fhir_server.storage.repository import IndexValues, ResourceVersion
 from fhir_server.storage.write_journal import COLLECTION as JOURNAL
 from fhir_server.storage.write_journal import JOURNALED_TYPES, journal_entry
 from fhir_server.type_aliases import Document, JsonObject
+
+_DUPLICATE_KEY = 11000
 
 
 class BulkLoad(Protocol):
@@ -117,8 +119,14 @@ class BulkLoader:
             return
         collection = self._repository.collection(prepared.resource_type)
         if prepared.resource_type in JOURNALED_TYPES:
-            self._write_journaled(prepared, collection)
-            return
+            # Journaled before they are written (fhir_server.storage.write_journal); entries of versions
+            # a crash kept from being written are dropped by their reader.
+            entries = [journal_entry(prepared.resource_type, d, d["v"] - 1 or None) for d in prepared.docs]
+            try:
+                self._connection.db.get_collection(JOURNAL).insert_many(entries, ordered=False)
+            except BulkWriteError as exc:
+                if any(e.get("code") != _DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
+                    raise
         if not prepared.retired:
             # Only new resources (a first import): no transaction, which would buy nothing here. Each
             # stored document is whole and journaled once acknowledged (with its index entries); a crash
@@ -135,22 +143,6 @@ class BulkLoader:
                     {"$set": {"cur": False}, "$unset": {"sp": ""}},
                     session=session,
                 )
-
-    def _write_journaled(self, prepared: PreparedImport, collection: Collection[Document]) -> None:
-        # The versions and their journal entries commit together (fhir_server.storage.write_journal).
-        journal = self._connection.db.get_collection(JOURNAL)
-        with self._repository._transaction() as session:
-            collection.insert_many(prepared.docs, ordered=False, session=session)
-            if prepared.retired:
-                collection.update_many(
-                    {"_id": {"$in": prepared.retired}},
-                    {"$set": {"cur": False}, "$unset": {"sp": ""}},
-                    session=session,
-                )
-            entries = [
-                journal_entry(prepared.resource_type, doc, doc["v"] - 1 or None) for doc in prepared.docs
-            ]
-            journal.insert_many(entries, ordered=False, session=session)
 
 
 @dataclass

@@ -29,6 +29,7 @@ the feeds after its commit.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import time
@@ -228,13 +229,8 @@ class MongoRepository:
         doc = self._version_doc(resource_type, resource_id, 1, now(), resource, "POST")
         expected = self._expect(resource_type, doc)
         try:
-            if resource_type in JOURNALED_TYPES:
-                # The version and its journal entry commit together (fhir_server.storage.write_journal).
-                with self._transaction() as session:
-                    self._collections[resource_type].insert_one(doc, session=session)
-                    self._journal(resource_type, doc, None, session)
-            else:
-                self._collections[resource_type].insert_one(doc, session=self._session)
+            self._journal(resource_type, doc, None)
+            self._collections[resource_type].insert_one(doc, session=self._session)
         except BaseException:
             self._failed_write(expected)
             raise
@@ -310,6 +306,7 @@ class MongoRepository:
 
     def _insert_version(self, resource_type: str, doc: Document, previous: int | None) -> None:
         collection = self._collections[resource_type]
+        self._journal(resource_type, doc, previous)
         try:
             with self._transaction() as session:
                 collection.insert_one(doc, session=session)
@@ -320,8 +317,6 @@ class MongoRepository:
                         {"$set": {"cur": False}, "$unset": {"sp": ""}},
                         session=session,
                     )
-                if resource_type in JOURNALED_TYPES:
-                    self._journal(resource_type, doc, previous, session)
         except DuplicateKeyError:
             raise VersionConflict(previous) from None
         except OperationFailure as exc:
@@ -329,12 +324,16 @@ class MongoRepository:
                 raise VersionConflict(previous) from None
             raise
 
-    def _journal(
-        self, resource_type: str, doc: Document, previous: int | None, session: ClientSession | None
-    ) -> None:
-        self._connection.db.get_collection(JOURNAL).insert_one(
-            journal_entry(resource_type, doc, previous), session=session
-        )
+    def _journal(self, resource_type: str, doc: Document, previous: int | None) -> None:
+        """Journal the version before writing it (fhir_server.storage.write_journal): outside any
+        transaction, so that journaling never makes two writes conflict."""
+        if resource_type not in JOURNALED_TYPES:
+            return
+        # A concurrent writer of the same version journaled it already: one entry, for whoever wins.
+        with contextlib.suppress(DuplicateKeyError):
+            self._connection.db.get_collection(JOURNAL).insert_one(
+                journal_entry(resource_type, doc, previous)
+            )
 
     @contextmanager
     def transaction(self) -> Iterator[MongoRepository]:

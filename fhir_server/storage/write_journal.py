@@ -2,11 +2,16 @@
 (`fhir_server.subscriptions`).
 
 Every write of a journaled type — through the FHIR store (`MongoRepository`: API, bundles, the sync,
-`$merge`) or a bulk load (`BulkLoader`: the legacy import, the demo) — inserts one journal document in the
-same transaction as the version it describes, so a write is journaled exactly when it commits (on a
-standalone MongoDB, without transactions, right after it). The journal is what subscriptions read instead of
-polling resources: one worker claims an entry at a time (`claim` field, atomic `find_one_and_update`), turns
-it into notification events and marks it done; processed entries expire after a week.
+`$merge`) or a bulk load (`BulkLoader`: the legacy import, the demo) — inserts one journal document naming
+the version it is about to write, just before writing it. So every committed version has its entry (a crash
+after the entry and before the version leaves an entry without a version, which its reader drops once it
+is old), and journaling stays outside the write's own transaction: two transactions inserting into one
+collection conflict on the embedded database, and a journal inside every write's transaction would turn
+independent writes into conflicts. The entry's `_id` is the version's key, so two writers racing for the
+same version number journal it once, for whoever wins. The journal is what subscriptions read instead of
+polling resources: one worker claims an entry at a time (`until`, its lease, moved by an atomic
+`find_one_and_update`), turns it into notification events once its version is readable, and marks it done;
+processed entries expire after a week.
 
 Only the types subscription topics are about are journaled (the subscriptions package checks that its
 topics' types are here), so other writes pay nothing.

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -40,6 +41,10 @@ log = logging.getLogger(__name__)
 
 JOURNAL_LEASE_SECONDS = 30.0
 IDLE_SECONDS = 1.0
+# A journal entry whose version is not readable yet is looked at again this much later, and dropped once
+# this old (its write failed, or its writer died before writing it).
+RECHECK_SECONDS = 0.05
+ORPHAN_AFTER = timedelta(seconds=120)
 # Longer than the longest delivery (the channel timeout is at most MAX_TIMEOUT_SECONDS): a lease outlives
 # only a worker that died holding it.
 DELIVERY_LEASE_SECONDS = float(MAX_TIMEOUT_SECONDS + 10)
@@ -53,6 +58,7 @@ class Dispatcher:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._recheck = False  # an entry waits for its write to commit: look again soon
         # Called with a subscription id whenever this process recorded an event (the websocket hub).
         self.listeners: list[Callable[[str], None]] = []
 
@@ -93,7 +99,7 @@ class Dispatcher:
                 log.exception("subscriptions: dispatcher pass failed")
                 busy = False
             if not busy:
-                self._wake.wait(IDLE_SECONDS)
+                self._wake.wait(RECHECK_SECONDS if self._recheck else IDLE_SECONDS)
                 self._wake.clear()
 
     def _watch(self) -> None:
@@ -121,20 +127,27 @@ class Dispatcher:
     def process_journal(self) -> bool:
         """Process at most a batch of journal entries; whether there was any."""
         did = False
+        self._recheck = False
         for _ in range(100):
             entry = self._state.claim_write(JOURNAL_LEASE_SECONDS)
             if entry is None:
                 break
             did = True
-            self._record_events(entry)
-            self._state.write_done(entry["_id"])
+            if self._record_events(entry) or utc(entry["ts"]) < now() - ORPHAN_AFTER:
+                self._state.write_done(entry["_id"])
+            else:  # journaled just before its write, which has not committed yet
+                self._state.defer_write(entry["_id"], RECHECK_SECONDS)
+                self._recheck = True
         return did
 
-    def _record_events(self, entry: Document) -> None:
+    def _record_events(self, entry: Document) -> bool:
+        """Record the events of one journal entry; False while its version is not readable yet."""
         resource_type, resource_id, version = entry["type"], entry["id"], entry["v"]
         current = self._repository.vread(resource_type, resource_id, version)
-        if current is None or current.resource is None:
-            return
+        if current is None:
+            return False
+        if current.resource is None:
+            return True  # a deletion: no topic is about deletions
         previous = None
         if entry.get("prev"):
             before = self._repository.vread(resource_type, resource_id, entry["prev"])
@@ -151,6 +164,7 @@ class Dispatcher:
                 if number is not None:
                     for listener in self.listeners:
                         listener(sub["_id"])
+        return True
 
     def _lookup(self, resource_type: str, resource_id: str) -> JsonObject | None:
         found = self._repository.read(resource_type, resource_id)

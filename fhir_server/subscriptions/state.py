@@ -195,6 +195,9 @@ class SubscriptionState:
             return_after=True,
         )
 
+    def defer_write(self, write_id: str, seconds: float) -> None:
+        self._journal.update_one({"_id": write_id}, {"$set": {"until": now() + timedelta(seconds=seconds)}})
+
     def write_done(self, write_id: str) -> None:
         self._journal.update_one({"_id": write_id}, {"$set": {"done": True, "done_at": now()}})
 
