@@ -4,7 +4,7 @@ events from the write journal, rest-hook and websocket delivery.
 The face: the handlers of the route table's rows (fhir_server.rest.routes), the websocket router and
 `start` for the composition root, `TOPICS` for whoever lists them."""
 
-from fhir_server.subscriptions.components import Subscriptions, start
+from fhir_server.subscriptions.components import Subscriptions, start, subscriptions_of
 from fhir_server.subscriptions.handlers import (
     WEBSOCKET_PATH,
     create,
@@ -34,6 +34,7 @@ __all__ = [
     "search",
     "start",
     "status",
+    "subscriptions_of",
     "topic_read",
     "topic_search",
     "update",

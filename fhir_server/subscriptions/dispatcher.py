@@ -143,9 +143,16 @@ class Dispatcher:
     def _record_events(self, entry: Document) -> bool:
         """Record the events of one journal entry; False while its version is not readable yet."""
         resource_type, resource_id, version = entry["type"], entry["id"], entry["v"]
-        current = self._repository.vread(resource_type, resource_id, version)
-        if current is None:
-            return False
+        occurrence = TOPICS.get(entry.get("topic") or "")
+        if occurrence is not None:  # no write: about the resource as it is now
+            current = self._repository.read(resource_type, resource_id)
+            if current is None:
+                return True
+            version = current.version
+        else:
+            current = self._repository.vread(resource_type, resource_id, version)
+            if current is None:
+                return False
         if current.resource is None:
             return True  # a deletion: no topic is about deletions
         previous = None
@@ -153,7 +160,12 @@ class Dispatcher:
             before = self._repository.vread(resource_type, resource_id, entry["prev"])
             previous = before.resource if before is not None else None
         for topic in TOPICS.values():
-            if topic.resource_type != resource_type or not topic.triggered(previous, current.resource):
+            if topic.resource_type != resource_type:
+                continue
+            if occurrence is not None:
+                if topic is not occurrence:
+                    continue
+            elif not topic.triggered(previous, current.resource):
                 continue
             for sub in self._state.live_on(topic.url):
                 if not topic.matches(sub.get("filters") or {}, current.resource, self._lookup):

@@ -195,6 +195,23 @@ class SubscriptionState:
             return_after=True,
         )
 
+    def journal_occurrence(self, topic: str, resource_type: str, resource_id: str) -> None:
+        """An event that is no resource write (a share link opened): journaled for `topic` alone, about the
+        current version of the resource, and processed like a write."""
+        moment = now()
+        self._journal.insert_one(
+            {
+                "_id": f"{topic}#{uuid.uuid4().hex}",
+                "type": resource_type,
+                "id": resource_id,
+                "v": None,
+                "topic": topic,
+                "ts": moment,
+                "done": False,
+                "until": moment,
+            }
+        )
+
     def defer_write(self, write_id: str, seconds: float) -> None:
         self._journal.update_one({"_id": write_id}, {"$set": {"until": now() + timedelta(seconds=seconds)}})
 

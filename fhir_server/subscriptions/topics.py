@@ -199,6 +199,10 @@ def _merged_patients(patient: JsonObject, _lookup: Lookup) -> set[str]:
     return found
 
 
+def _subject_of_patient(patient: JsonObject, _lookup: Lookup) -> set[str]:
+    return {f"Patient/{patient.get('id')}"}
+
+
 PATIENT_MERGED = Topic(
     id="patient-merged",
     title="Patient merged",
@@ -210,7 +214,26 @@ PATIENT_MERGED = Topic(
     filters={"patient": FilterParameter("patient", "The source or the target Patient", _merged_patients)},
 )
 
-TOPICS: dict[str, Topic] = {t.url: t for t in (IMAGING_STUDY_AVAILABLE, PATIENT_MERGED)}
+# -- share link accessed -----------------------------------------------------------------------------------
+
+
+def _never(_previous: JsonObject | None, _current: JsonObject | None) -> bool:
+    return False  # not a resource change: the SHL manifest route journals each opening itself
+
+
+SHARE_LINK_ACCESSED = Topic(
+    id="share-link-accessed",
+    title="Share link accessed",
+    resource_type="Patient",
+    description=(
+        "A SMART Health Link of a Patient was opened (its manifest was fetched): the focus is the Patient; "
+        "the link's access log ($shl-log) says by whom"
+    ),
+    triggered=_never,
+    filters={"patient": FilterParameter("patient", "The Patient the link shares", _subject_of_patient)},
+)
+
+TOPICS: dict[str, Topic] = {t.url: t for t in (IMAGING_STUDY_AVAILABLE, PATIENT_MERGED, SHARE_LINK_ACCESSED)}
 TOPICS_BY_ID: dict[str, Topic] = {t.id: t for t in TOPICS.values()}
 
 # The journal must carry every write a topic is about.

@@ -35,6 +35,7 @@ from tests.server_process import REPO_ROOT, RunningServer, SecuredServer, start_
 
 STUDY_TOPIC = "https://fhir.imaging-federation.example/SubscriptionTopic/imaging-study-available"
 MERGE_TOPIC = "https://fhir.imaging-federation.example/SubscriptionTopic/patient-merged"
+SHL_TOPIC = "https://fhir.imaging-federation.example/SubscriptionTopic/share-link-accessed"
 HOSPITAL = "HOS-SUB"
 ASTRID = SamplePatient(
     "SUB-1", "Berg^Astrid", "19700101", "F", national_id="197001011234", national_issuer="NIDA"

@@ -14,11 +14,14 @@ from typing import Any
 
 import pytest
 
+from tests.fhir_server.shl.shl_client import create as create_link
+from tests.fhir_server.shl.shl_client import fetch_files
 from tests.fhir_server.subscriptions.harness import (
     ASTRID,
     MERGE_TOPIC,
     NATIONAL_SYSTEM,
     OLE,
+    SHL_TOPIC,
     STUDY_TOPIC,
     World,
     subscription,
@@ -291,7 +294,7 @@ def test_a_merge_is_notified(world: World) -> None:
 def test_the_topics_are_discoverable(world: World) -> None:
     with world.client(**CLINICIAN) as http:
         topics = http.get("/SubscriptionTopic").json()
-        assert {e["resource"]["url"] for e in topics["entry"]} == {STUDY_TOPIC, MERGE_TOPIC}
+        assert {e["resource"]["url"] for e in topics["entry"]} == {STUDY_TOPIC, MERGE_TOPIC, SHL_TOPIC}
         study = http.get("/SubscriptionTopic/imaging-study-available").json()
         assert {f["filterParameter"] for f in study["canFilterBy"]} == {
             "patient",
@@ -302,4 +305,17 @@ def test_the_topics_are_discoverable(world: World) -> None:
         }
         statement = http.get("/metadata").json()
     entry = next(r for r in statement["rest"][0]["resource"] if r["type"] == "Subscription")
-    assert {e["valueCanonical"] for e in entry["extension"]} == {STUDY_TOPIC, MERGE_TOPIC}
+    assert {e["valueCanonical"] for e in entry["extension"]} == {STUDY_TOPIC, MERGE_TOPIC, SHL_TOPIC}
+
+
+def test_an_opened_share_link_is_notified(world: World, ole: str) -> None:
+    with world.client(**CLINICIAN) as http:
+        sub = http.post(
+            "/Subscription",
+            json=subscription(SHL_TOPIC, f"Patient?patient={ole}", endpoint=world.receiver.url("shl")),
+        ).json()
+        until(lambda: world.receiver.of(sub["id"], "handshake"), 10, "handshake")
+        link = create_link(http, f"Patient/{ole}")
+    fetch_files(link["link"])  # the receiver of the link opens it: manifest, then its files
+    note = until(lambda: world.receiver.of(sub["id"], "event-notification"), 15, "share link notification")
+    assert note[0].events() == [(1, f"Patient/{ole}")]
