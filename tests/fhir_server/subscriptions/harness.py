@@ -69,7 +69,8 @@ class Received:
     path: str
     headers: dict[str, str]
     bundle: dict[str, Any]
-    at: float
+    at: float  # time.monotonic() on arrival
+    wall: float = 0.0  # time.time() on arrival
 
     @property
     def status(self) -> dict[str, Any]:
@@ -119,7 +120,11 @@ class Receiver:
                     with receiver._lock:
                         receiver.received.append(
                             Received(
-                                self.path, dict(self.headers.items()), json.loads(body), time.monotonic()
+                                self.path,
+                                dict(self.headers.items()),
+                                json.loads(body),
+                                time.monotonic(),
+                                time.time(),
                             )
                         )
                     self.send_response(200)
