@@ -223,6 +223,9 @@ class Dispatcher:
         if sub.get("end") is not None and utc(sub["end"]) <= now():
             self._state.ended(sub)
             return
+        if self._owner(sub) is None:  # its creator's user or client was disabled or deleted since
+            self._state.failed(sub, "the access of the subscription's creator was revoked", 1, 0)
+            return
         sent = False
         try:
             if not sub.get("handshake"):

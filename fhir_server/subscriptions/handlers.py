@@ -18,6 +18,7 @@ from fhir_server.core.request import FhirRequest
 from fhir_server.core.result import FhirResult
 from fhir_server.errors import FhirError, Problem
 from fhir_server.resource_types import ID_PATTERN, require_valid_id
+from fhir_server.security.access.store import SecuredStore, store_for
 from fhir_server.security.enforcement.policy import AccessContext, search_confinement
 from fhir_server.subscriptions.components import Subscriptions
 from fhir_server.subscriptions.endpoints import check_endpoint
@@ -51,7 +52,7 @@ def create(req: FhirRequest) -> FhirResult:
     if "id" in data:
         data = {k: v for k, v in data.items() if k != "id"}  # the server assigns ids on create
     access = _access(req)
-    spec = _checked(req, data, access)
+    spec = _checked(req, data)
     doc = _subscriptions(req).state.create(Owner.of(access), spec, data)
     _subscriptions(req).dispatcher.wake()
     return _result(req, doc, 201, location=True)
@@ -69,7 +70,7 @@ def update(req: FhirRequest) -> FhirResult:
             Problem.INVALID, f"The resource id must be '{req.id}', as in the URL", [f"{RESOURCE_TYPE}.id"]
         )
     # The owner stays the creator: an administrator changing it does not take it over.
-    spec = _checked(req, data, _access(req), Owner.from_doc(current.get("owner")))
+    spec = _checked(req, data, Owner.from_doc(current.get("owner")))
     replaced = _subscriptions(req).state.replace(current, spec, data)
     if replaced is None:
         raise FhirError(Problem.CONFLICT, "The subscription changed meanwhile; read it and try again")
@@ -175,23 +176,22 @@ def _body(req: FhirRequest) -> JsonObject:
     return check_resource_shape(parse_json(req.body), RESOURCE_TYPE)
 
 
-def _checked(
-    req: FhirRequest, data: JsonObject, access: AccessContext, owner: Owner | None = None
-) -> SubscriptionSpec:
+def _checked(req: FhirRequest, data: JsonObject, owner: Owner | None = None) -> SubscriptionSpec:
+    """The subscription `data` asks for, within what its owner (the caller, unless given) may see."""
     spec = parse_subscription(data)
     settings = req.services.settings
     if spec.channel == "rest-hook" and spec.endpoint is not None:
         check_endpoint(spec.endpoint, settings.subscription_allowed_hosts)
-    _within_scopes(spec, owner.access if owner is not None else access)
-    _patients_readable(req, spec)
+    store = req.store if owner is None else store_for(req.components, owner.access)
+    _within_scopes(spec, store)
+    _patients_readable(store, spec)
     return spec
 
 
-def _patients_readable(req: FhirRequest, spec: SubscriptionSpec) -> None:
+def _patients_readable(store: SecuredStore, spec: SubscriptionSpec) -> None:
     """A `patient` filter names Patients the caller may read: one it may not see is refused exactly like
     one that does not exist (no existence oracle), and a subscription never names a patient its owner
     could not look up."""
-    store = req.store
     for value in spec.filters.get("patient") or []:
         kind, _, patient_id = value.rpartition("/")
         found = (
@@ -207,16 +207,19 @@ def _patients_readable(req: FhirRequest, spec: SubscriptionSpec) -> None:
             )
 
 
-def _within_scopes(spec: SubscriptionSpec, access: AccessContext) -> None:
-    """The filters must not ask for more than the creator may search."""
-    confined = search_confinement(access, spec.topic.resource_type)
-    if confined is False:
+def _within_scopes(spec: SubscriptionSpec, store: SecuredStore) -> None:
+    """The filters must not ask for more than the creator may search: some scope must grant search on the
+    topic's type (scopes with filters, such as `?modality=CT`, are applied to each event), and a token
+    confined to one patient must filter on that patient."""
+    resource_type = spec.topic.resource_type
+    if not store.may("search", resource_type):
         raise FhirError(
             Problem.FORBIDDEN,
-            f"The access token's scopes do not allow search on {spec.topic.resource_type}, "
+            f"The access token's scopes do not allow search on {resource_type}, "
             f"which the topic {spec.topic.url} notifies about",
         )
-    if confined is None:
+    confined = search_confinement(store.access, resource_type)
+    if not isinstance(confined, str):
         return
     wanted = spec.filters.get("patient") or []
     if not wanted or any(w.rpartition("/")[2] != confined for w in wanted):

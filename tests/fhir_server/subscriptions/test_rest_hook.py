@@ -319,3 +319,25 @@ def test_an_opened_share_link_is_notified(world: World, ole: str) -> None:
     fetch_files(link["link"])  # the receiver of the link opens it: manifest, then its files
     note = until(lambda: world.receiver.of(sub["id"], "event-notification"), 15, "share link notification")
     assert note[0].events() == [(1, f"Patient/{ole}")]
+
+
+def test_a_subscriber_is_told_only_of_what_its_scopes_let_it_see(world: World, astrid: str) -> None:
+    ct_only = {"scope": "user/ImagingStudy.rs?modality=CT user/Patient.rs", "fhir_user": "Practitioner/dr-ct"}
+    with world.client(**ct_only) as http:
+        created = http.post(
+            "/Subscription",
+            json=subscription(
+                filters=f"ImagingStudy?patient={astrid}", endpoint=world.receiver.url("ct-only")
+            ),
+        )
+        assert created.status_code == 201, created.text
+        sub_id = created.json()["id"]
+    until(lambda: world.receiver.of(sub_id, "handshake"), 10, "handshake")
+    world.upload(ASTRID, "ACC-S-7", "hidden MR of Astrid", "MR_small.dcm")
+    world.upload(ASTRID, "ACC-S-8", "visible CT of Astrid")
+    world.sync()
+    ct = world.study("visible CT of Astrid")
+    until(lambda: world.receiver.of(sub_id, "event-notification"), 15, "the CT's notification")
+    world.sync()  # time for anything else to arrive
+    foci = [focus for r in world.receiver.of(sub_id, "event-notification") for _, focus in r.events()]
+    assert foci == [f"ImagingStudy/{ct['id']}"]
