@@ -58,3 +58,16 @@ def test_the_patient_page_shows_a_synced_study_without_reloading(
     world.sync()
     page.wait_for_selector("main >> text=Live MR of Astrid", timeout=20_000)
     assert page.evaluate("window.__sameDocument") == "yes"
+
+
+def test_the_overview_counts_a_synced_study_without_reloading(world: World, page: Page) -> None:
+    page.goto(f"{world.server.origin}/app/")
+    page.wait_for_selector("#counts >> text=/\\d/", timeout=20_000)
+    _live(page)
+    before = page.inner_text("#counts")
+    world.upload(ASTRID, "ACC-LIVE-3", "Live X-ray of Astrid")
+    world.sync()
+    page.wait_for_function(
+        "(before) => document.querySelector('#counts').innerText !== before", arg=before, timeout=20_000
+    )
+    assert page.evaluate("window.__sameDocument") == "yes"
