@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from fhir_server import __version__
+from fhir_server import __version__, subscriptions
 from fhir_server.api import docs as api_docs
 from fhir_server.api import error_handlers
 from fhir_server.api.cache_control import NoStore
@@ -86,6 +86,7 @@ def build_services(
             read_only_types=terminology_operations.READ_ONLY_TYPES,
             read_only_search_parameters=terminology_operations.SEARCH_PARAMETER_TYPES,
             security=auth_wiring.security_statement(settings),
+            feature_resources=subscriptions.capability_resources(),
         ),
         terminology=terminology,
         find_ids=conditional.find_ids,
@@ -106,11 +107,13 @@ def create_app(settings: Settings, connection: DatabaseConnection | None = None)
         api_docs.register_client(app.state.auth.clients)
         app.state.shl = shl_components.start(settings, conn)
         app.state.patient_matches = patient_matches.start(conn.documents)
+        app.state.subscriptions = subscriptions.start(app.state, conn.documents)
         try:
             async with dicomweb_runtime(app.state.services) as dicomweb:
                 app.state.dicomweb = dicomweb
                 yield
         finally:
+            app.state.subscriptions.close()
             app.state.auth.close()
             if isinstance(app.state.services.repository, MongoRepository):
                 app.state.services.repository.close()
@@ -141,6 +144,7 @@ def create_app(settings: Settings, connection: DatabaseConnection | None = None)
     app.include_router(dicomweb_health.router)
     app.include_router(dicomweb_admin.router)
     app.include_router(dashboard_routes.router)
+    app.include_router(subscriptions.router)
     # /docs and /openapi.json: the /fhir part of the document is made from the route table.
     api_docs.install(app, lambda doc: rest_openapi.complete(doc, ROUTES, settings), fhir_base(settings))
     # Inside authentication: only what a route answers under /fhir is compressed (never DICOM or SHL files).

@@ -131,6 +131,21 @@ class Settings(BaseSettings):
         90, ge=1, le=3650, description="Lifetime of the SMART Health Link an old QR endpoint creates."
     )
 
+    # FHIR subscriptions (fhir_server.subscriptions).
+    subscription_allowed_hosts: str = Field(
+        "",
+        description="Comma-separated hosts rest-hooks may reach over plain http (else https or loopback).",
+    )
+    subscription_max_attempts: int = Field(
+        8, ge=1, le=100, description="Failed rest-hook deliveries in a row before a subscription is in error."
+    )
+    subscription_retry_seconds: float = Field(
+        1.0,
+        gt=0,
+        le=3600,
+        description="First retry delay of a failed rest-hook delivery (doubled each time).",
+    )
+
     @field_validator("mongodb_uri")
     @classmethod
     def _uri_scheme(cls, value: str | None) -> str | None:

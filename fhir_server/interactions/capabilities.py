@@ -36,6 +36,8 @@ class Capabilities:
     read_only_search_parameters: Sequence[tuple[str, str]] = ()
     # rest.security; a function of the FHIR base URL because it names absolute OAuth endpoint URLs.
     security: Callable[[str], Mapping[str, Any]] | None = None
+    # rest.resource entries of types a feature serves itself (Subscription, SubscriptionTopic).
+    feature_resources: Sequence[Mapping[str, Any]] = ()
 
 
 def capability_statement(caps: Capabilities, base_url: str) -> dict[str, Any]:
@@ -74,6 +76,7 @@ def capability_statement(caps: Capabilities, base_url: str) -> dict[str, Any]:
         if caps.type_operations.get(resource_type):
             read_only["operation"] = list(caps.type_operations[resource_type])
         resources.append(read_only)
+    resources.extend(dict(r) for r in caps.feature_resources)
     rest: dict[str, Any] = {
         "mode": "server",
         "documentation": "JSON only (application/fhir+json). " + delete.POLICY,

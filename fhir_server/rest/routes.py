@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from fhir_server import subscriptions
 from fhir_server.core.request import FhirRequest
 from fhir_server.core.result import FhirResult
 from fhir_server.core.routing import Handler, Route, RouteTable
@@ -155,6 +156,34 @@ def _audit_routes() -> list[Route]:
     return rows
 
 
+def _subscription_routes() -> list[Route]:
+    """Topic-based subscriptions (fhir_server.subscriptions): Subscription and its operations, the topics.
+    Bound to the caller's store for their access; each subscription is its creator's (the feature decides)."""
+    s, t = subscriptions, "Subscription"
+    rows = [
+        Route("POST", t, "create", s.create, "read"),
+        Route("GET", t, "search-type", s.search, "read"),
+        Route("GET", f"{t}/{{id}}", "read", s.read, "read"),
+        Route("PUT", f"{t}/{{id}}", "update", s.update, "read"),
+        Route("DELETE", f"{t}/{{id}}", "delete", s.delete, "read"),
+        Route("GET", f"{t}/{{id}}/$status", "$status", s.status, "read"),
+        Route("GET", f"{t}/{{id}}/$events", "$events", s.events, "read"),
+        Route("GET", "SubscriptionTopic", "search-type", s.topic_search),
+        Route("GET", "SubscriptionTopic/{id}", "read", s.topic_read),
+    ]
+    for method in ("GET", "POST"):
+        rows.append(
+            Route(
+                method,
+                f"{t}/{{id}}/$get-ws-binding-token",
+                "$get-ws-binding-token",
+                s.ws_binding_token,
+                "read",
+            )
+        )
+    return rows
+
+
 def _batch_handler(req: FhirRequest) -> FhirResult:
     # Imported when called: the bundle dispatches its entries through this very table.
     from fhir_server.interactions import bundle
@@ -173,6 +202,14 @@ def capability_fields() -> dict[str, Any]:
     }
 
 
-ROUTES = RouteTable([*_core_routes(), *_operation_routes(), *_terminology_routes(), *_audit_routes()])
+ROUTES = RouteTable(
+    [
+        *_core_routes(),
+        *_operation_routes(),
+        *_terminology_routes(),
+        *_audit_routes(),
+        *_subscription_routes(),
+    ]
+)
 
 __all__ = ["BATCH_TRANSACTION", "ROUTES", "capability_fields", "operation"]

@@ -26,6 +26,7 @@ from fhir_server.shl.access_log import record_access
 from fhir_server.shl.components import FILE_PATH, fhir_base_of, shl_of
 from fhir_server.shl.content import FHIR_JSON
 from fhir_server.shl.store import Link, aware, now
+from fhir_server.subscriptions import subscriptions_of
 
 router = APIRouter(prefix="/shl", tags=["SMART Health Links"])
 JOSE = "application/jose"
@@ -96,6 +97,7 @@ def _manifest(request: Request, manifest_id: str, body: dict[str, Any]) -> Respo
             entry["location"] = shl.origin(fhir_base) + FILE_PATH + token
         files.append(entry)
     record_access(request, link, recipient, "0", "manifest")
+    subscriptions_of(request.app.state).share_link_opened(link.patient)
     status = "can-change" if "L" in link.flags else "finalized"
     return JSONResponse({"status": status, "files": files}, headers=_NO_STORE)
 

@@ -13,10 +13,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from pymongo.errors import BulkWriteError
+
 from fhir_server.storage.connection import DatabaseConnection
 from fhir_server.storage.mongo import MongoRepository, as_utc, content_hash, now
 from fhir_server.storage.repository import IndexValues, ResourceVersion
+from fhir_server.storage.write_journal import COLLECTION as JOURNAL
+from fhir_server.storage.write_journal import JOURNALED_TYPES, journal_entry
 from fhir_server.type_aliases import Document, JsonObject
+
+_DUPLICATE_KEY = 11000
 
 
 class BulkLoad(Protocol):
@@ -41,6 +47,7 @@ class BulkLoader:
         self, connection: DatabaseConnection, resource_types: Sequence[str], index_values: IndexValues
     ) -> None:
         self._repository = MongoRepository(connection, resource_types, index_values)
+        self._connection = connection
 
     def read(self, resource_type: str, resource_id: str) -> ResourceVersion | None:
         return self._repository.read(resource_type, resource_id)
@@ -111,6 +118,15 @@ class BulkLoader:
         if not prepared.docs:
             return
         collection = self._repository.collection(prepared.resource_type)
+        if prepared.resource_type in JOURNALED_TYPES:
+            # Journaled before they are written (fhir_server.storage.write_journal); entries of versions
+            # a crash kept from being written are dropped by their reader.
+            entries = [journal_entry(prepared.resource_type, d, d["v"] - 1 or None) for d in prepared.docs]
+            try:
+                self._connection.db.get_collection(JOURNAL).insert_many(entries, ordered=False)
+            except BulkWriteError as exc:
+                if any(e.get("code") != _DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
+                    raise
         if not prepared.retired:
             # Only new resources (a first import): no transaction, which would buy nothing here. Each
             # stored document is whole and journaled once acknowledged (with its index entries); a crash

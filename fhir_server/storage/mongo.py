@@ -29,6 +29,7 @@ the feeds after its commit.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import time
@@ -58,6 +59,8 @@ from fhir_server.storage.repository import (
     VersionConflict,
 )
 from fhir_server.storage.version_cache import CachedVersion, VersionCache, fresh
+from fhir_server.storage.write_journal import COLLECTION as JOURNAL
+from fhir_server.storage.write_journal import JOURNALED_TYPES, journal_entry
 from fhir_server.type_aliases import Document, JsonObject
 
 __all__ = ["MongoRepository", "TransactionsUnsupported", "content_hash", "format_instant"]
@@ -232,6 +235,7 @@ class MongoRepository:
         doc = self._version_doc(resource_type, resource_id, 1, now(), resource, "POST")
         expected = self._expect(resource_type, doc)
         try:
+            self._journal(resource_type, doc, None)
             self._collections[resource_type].insert_one(doc, session=self._session)
         except BaseException:
             self._failed_write(expected)
@@ -308,6 +312,7 @@ class MongoRepository:
 
     def _insert_version(self, resource_type: str, doc: Document, previous: int | None) -> None:
         collection = self._collections[resource_type]
+        self._journal(resource_type, doc, previous)
         try:
             with self._transaction() as session:
                 collection.insert_one(doc, session=session)
@@ -324,6 +329,17 @@ class MongoRepository:
             if exc.code == _WRITE_CONFLICT or exc.has_error_label("TransientTransactionError"):
                 raise VersionConflict(previous) from None
             raise
+
+    def _journal(self, resource_type: str, doc: Document, previous: int | None) -> None:
+        """Journal the version before writing it (fhir_server.storage.write_journal): outside any
+        transaction, so that journaling never makes two writes conflict."""
+        if resource_type not in JOURNALED_TYPES:
+            return
+        # A concurrent writer of the same version journaled it already: one entry, for whoever wins.
+        with contextlib.suppress(DuplicateKeyError):
+            self._connection.db.get_collection(JOURNAL).insert_one(
+                journal_entry(resource_type, doc, previous)
+            )
 
     @contextmanager
     def transaction(self) -> Iterator[MongoRepository]:

@@ -86,6 +86,21 @@ FEATURE_COLLECTIONS: dict[str, tuple[Index, ...]] = {
     # Search (fhir_server.search): conditional-write criteria locks, the stored index format
     "search_locks": (Index("lock_expiry", (("expires", 1),), expire_after_seconds=0),),
     "search_meta": (),
+    # FHIR subscriptions (fhir_server.subscriptions): the write journal (fhir_server.storage.write_journal),
+    # subscriptions, their numbered events, websocket binding tokens
+    "resource_writes": (
+        Index("pending", (("done", 1), ("until", 1))),
+        Index("done_expiry", (("done_at", 1),), expire_after_seconds=7 * 24 * 3600),
+    ),
+    "subscriptions": (
+        Index("topic_status", (("topic", 1), ("status", 1))),
+        Index("owner", (("owner_key", 1),)),
+    ),
+    "subscription_events": (
+        Index("subscription_number", (("sub", 1), ("n", 1)), unique=True),
+        Index("subscription_write", (("sub", 1), ("write", 1)), unique=True),
+    ),
+    "subscription_ws_tokens": (_EXPIRY,),
     # The version cache's change feeds (fhir_server.storage.change_feed): one document per server process
     "version_cache_feeds": (),
 }

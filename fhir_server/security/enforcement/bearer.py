@@ -107,6 +107,9 @@ RULES: tuple[Rule, ...] = (
     Rule("/metrics", OPS_TOKEN),
     Rule("/docs", PUBLIC, methods=READS),
     Rule("/openapi.json", PUBLIC, exact=True, methods=READS),
+    # The subscriptions' websocket: its single-use binding token is the credential (browsers cannot send
+    # headers on a websocket); the token comes from Subscription/{id}/$get-ws-binding-token (TOKEN above).
+    Rule("/subscriptions/websocket", PUBLIC, exact=True),
 )
 
 

@@ -70,6 +70,8 @@ class Thing:
     revocable_link: str  # another link, for $shl-revoke probes
     study_link: str  # a link to the study alone, listed among the patient's links
     audit_event: str  # an AuditEvent about this patient
+    subscription: str  # a Subscription to the patient's studies (made at set-up by the system token)
+    spare_subscription: str  # another, for DELETE probes
     modality: str = ""
     endpoint: str = ""  # DICOMweb endpoint id serving the study (not secret: hospitals are public)
 
@@ -280,6 +282,33 @@ def _study_link(http: httpx.Client, study: str) -> str:
     return next(str(p["valueString"]) for p in created["parameter"] if p["name"] == "id")
 
 
+def subscription_body(patient: str, subscription_id: str | None = None) -> dict[str, Any]:
+    """A websocket Subscription to a patient's imaging (no endpoint: nothing is ever sent anywhere)."""
+    body: dict[str, Any] = {
+        "resourceType": "Subscription",
+        "status": "requested",
+        "reason": "leak matrix",
+        "criteria": "https://fhir.imaging-federation.example/SubscriptionTopic/imaging-study-available",
+        "_criteria": {
+            "extension": [
+                {
+                    "url": "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/"
+                    "backport-filter-criteria",
+                    "valueString": f"ImagingStudy?patient=Patient/{patient}",
+                }
+            ]
+        },
+        "channel": {"type": "websocket", "payload": "application/fhir+json"},
+    }
+    if subscription_id is not None:
+        body["id"] = subscription_id
+    return body
+
+
+def _subscription(http: httpx.Client, patient: str) -> str:
+    return str(_ok(http.post("/fhir/Subscription", json=subscription_body(patient)), 201)["id"])
+
+
 def _audit_event(http: httpx.Client, patient: str) -> str:
     bundle = _ok(http.get("/fhir/AuditEvent", params={"patient": patient, "_count": "1"}))
     assert bundle["entry"], f"no AuditEvent about Patient/{patient}"
@@ -392,6 +421,8 @@ def build_world(operator: httpx.Client, writer: httpx.Client, seed: int) -> Worl
             revocable_link=links[patient][1],
             study_link=study_links[study_id],
             audit_event=_audit_event(operator, patient),
+            subscription=_subscription(writer, patient),
+            spare_subscription=_subscription(writer, patient),
             modality=_modality(study),
             endpoint=study["endpoint"][0]["reference"].removeprefix("Endpoint/"),
         )

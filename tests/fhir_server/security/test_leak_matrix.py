@@ -53,6 +53,7 @@ from tests.fhir_server.security.leak_world import (
     World,
     absent_counterpart,
     hidden,
+    subscription_body,
 )
 
 PATIENT, STUDIES, STUDY, ADMIN, NONE = Aspect.PATIENT, Aspect.STUDIES, Aspect.STUDY, Aspect.ADMIN, Aspect.NONE
@@ -648,6 +649,63 @@ ROUTES: dict[str, Entry] = {
             "AuditEvents are written by the server only (405)", Req(m, "/fhir/AuditEvent", json={})
         ),
         "/fhir/AuditEvent",
+    ),
+    # -- subscriptions (each is its creator's: the system token made the Things' ones at set-up)
+    "POST /fhir/Subscription": probed(
+        Probe(
+            "subscribe to patient",
+            PATIENT,
+            lambda c: Req("POST", "/fhir/Subscription", json=subscription_body(c.t.patient)),
+        )
+    ),
+    "GET /fhir/Subscription": probed(Probe("list subscriptions", NONE, lambda c: get("/fhir/Subscription"))),
+    "GET /fhir/Subscription/{resource_id}": probed(
+        Probe("read subscription", PATIENT, lambda c: get(f"/fhir/Subscription/{c.t.subscription}"))
+    ),
+    "PUT /fhir/Subscription/{resource_id}": probed(
+        Probe(
+            "update subscription",
+            PATIENT,
+            lambda c: Req(
+                "PUT",
+                f"/fhir/Subscription/{c.t.subscription}",
+                json=subscription_body(c.t.patient, c.t.subscription),
+            ),
+        )
+    ),
+    "DELETE /fhir/Subscription/{resource_id}": probed(
+        Probe(
+            "delete subscription",
+            PATIENT,
+            lambda c: Req("DELETE", f"/fhir/Subscription/{c.t.spare_subscription}"),
+            reaches=False,
+        )
+    ),
+    "GET /fhir/Subscription/{resource_id}/$status": probed(
+        Probe("status", PATIENT, lambda c: get(f"/fhir/Subscription/{c.t.subscription}/$status"))
+    ),
+    "GET /fhir/Subscription/{resource_id}/$events": probed(
+        Probe("events", PATIENT, lambda c: get(f"/fhir/Subscription/{c.t.subscription}/$events"))
+    ),
+    **_each(
+        "GET|POST",
+        lambda m: probed(
+            Probe(
+                "binding token",
+                PATIENT,
+                lambda c: Req(m, f"/fhir/Subscription/{c.t.subscription}/$get-ws-binding-token"),
+            )
+        ),
+        "/fhir/Subscription/{resource_id}/$get-ws-binding-token",
+    ),
+    "GET /fhir/SubscriptionTopic": nodata("the topics this server publishes", "/fhir/SubscriptionTopic"),
+    "GET /fhir/SubscriptionTopic/{resource_id}": nodata(
+        "one topic this server publishes", "/fhir/SubscriptionTopic/imaging-study-available"
+    ),
+    "GET /subscriptions/websocket": nodata(
+        "websocket of subscriptions: bound by a single-use token, answers nothing over plain HTTP",
+        "/subscriptions/websocket",
+        404,
     ),
     # -- SMART Health Links: management ($shl…) under /fhir, the old QR addresses, the public side
     "POST /fhir/Patient/{patient_id}/$shl": probed(
