@@ -118,7 +118,7 @@ class BulkLoader:
         if not prepared.docs:
             return
         collection = self._repository.collection(prepared.resource_type)
-        if prepared.resource_type in JOURNALED_TYPES:
+        if prepared.resource_type in JOURNALED_TYPES and self._connection.journal_gate.wanted():
             # Journaled before they are written (fhir_server.storage.write_journal); entries of versions
             # a crash kept from being written are dropped by their reader.
             entries = [journal_entry(prepared.resource_type, d, d["v"] - 1 or None) for d in prepared.docs]

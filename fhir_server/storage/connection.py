@@ -19,6 +19,8 @@ from fhir_server.storage.command_timer import DatabaseCommandTimer
 from fhir_server.storage.documents import MongoDocuments
 from fhir_server.storage.embedded import EmbeddedDatabase, Role, open_embedded
 from fhir_server.storage.errors import DatabaseUnavailable
+from fhir_server.storage.write_journal import READERS as JOURNAL_READERS
+from fhir_server.storage.write_journal import JournalGate
 from fhir_server.type_aliases import Document
 
 
@@ -33,6 +35,11 @@ class DatabaseConnection:
     def documents(self) -> MongoDocuments:
         """The feature-state collections (`fhir_server.storage.documents`)."""
         return MongoDocuments(self.db)
+
+    @cached_property
+    def journal_gate(self) -> JournalGate:
+        """Whether writes journal now (`fhir_server.storage.write_journal`), one per connection (process)."""
+        return JournalGate(self.db.get_collection(JOURNAL_READERS))
 
     def ping(self) -> None:
         """Raises DatabaseUnavailable when the database does not answer."""

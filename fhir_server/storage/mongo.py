@@ -333,7 +333,7 @@ class MongoRepository:
     def _journal(self, resource_type: str, doc: Document, previous: int | None) -> None:
         """Journal the version before writing it (fhir_server.storage.write_journal): outside any
         transaction, so that journaling never makes two writes conflict."""
-        if resource_type not in JOURNALED_TYPES:
+        if resource_type not in JOURNALED_TYPES or not self._connection.journal_gate.wanted():
             return
         # A concurrent writer of the same version journaled it already: one entry, for whoever wins.
         with contextlib.suppress(DuplicateKeyError):

@@ -11,6 +11,7 @@ fhir_server.storage.schema), with the atomic steps that let several workers shar
 from __future__ import annotations
 
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,6 +20,7 @@ from typing import Any
 from fhir_server.storage.documents import ASCENDING, Documents
 from fhir_server.storage.errors import DuplicateKey
 from fhir_server.storage.write_journal import COLLECTION as JOURNAL
+from fhir_server.storage.write_journal import GATE_SECONDS
 from fhir_server.subscriptions.owner import Owner
 from fhir_server.subscriptions.spec import SubscriptionSpec
 from fhir_server.type_aliases import Document, JsonObject
@@ -30,6 +32,13 @@ NEVER = datetime(9999, 1, 1, tzinfo=UTC)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # States in which events are recorded and delivered (`requested`: the handshake is still to succeed).
 LIVE = ("requested", "active")
+
+
+def _journal_seen() -> None:
+    """Writes journal only while a subscription is on, as each process learned at most
+    `GATE_SECONDS` ago (fhir_server.storage.write_journal): once this long has passed after turning one on,
+    every write anywhere is journaled, so the subscription misses none committed after we answer."""
+    time.sleep(GATE_SECONDS)
 
 
 def now() -> datetime:
@@ -73,12 +82,16 @@ class SubscriptionState:
         }
         doc.update(self._fields(spec, resource, doc))
         self._subs.insert_one(doc)
+        if doc["status"] != "off":
+            _journal_seen()
         return doc
 
     def replace(self, current: Document, spec: SubscriptionSpec, resource: JsonObject) -> Document | None:
         """The client's new version (optimistic: None when another write came first)."""
         fields = self._fields(spec, resource, current)
         done = self._subs.update_one({"_id": current["_id"], "version": current["version"]}, {"$set": fields})
+        if done.matched and current.get("status") == "off" and fields["status"] != "off":
+            _journal_seen()
         return {**current, **fields} if done.matched else None
 
     def _fields(self, spec: SubscriptionSpec, resource: JsonObject, current: Document) -> Document:
