@@ -13,6 +13,7 @@ from fhir_server.api import docs as api_docs
 from fhir_server.api import error_handlers
 from fhir_server.api.cache_control import NoStore
 from fhir_server.api.dependencies import Services
+from fhir_server.api.head import HeadAsGet
 from fhir_server.api.middleware import BodySizeLimit, FhirGZip
 from fhir_server.binding_checks import binding_checker
 from fhir_server.dashboard import client as dashboard_client
@@ -130,6 +131,7 @@ def create_app(settings: Settings, connection: DatabaseConnection | None = None)
     # Innermost: the route table's rows are answered inside every middleware below (and the catch-all for
     # bugs that `install` adds), without going through the framework's router.
     app.add_middleware(http_adapter.FhirRoutes, table=ROUTES)
+    app.add_middleware(HeadAsGet)  # HEAD on every route that answers GET, FHIR or not
     error_handlers.install(app)
     for router in auth_wiring.ROUTERS:
         app.include_router(router)

@@ -85,6 +85,9 @@ _OPERATION_HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("validate-code", "ValueSet"): h.terminology_operation,
     ("expand", "ValueSet"): h.terminology_operation,
     ("translate", "ConceptMap"): h.terminology_operation,
+    ("status", "Subscription"): subscriptions.status,
+    ("events", "Subscription"): subscriptions.events,
+    ("get-ws-binding-token", "Subscription"): subscriptions.ws_binding_token,
 }
 
 
@@ -158,7 +161,8 @@ def _audit_routes() -> list[Route]:
 
 def _subscription_routes() -> list[Route]:
     """Topic-based subscriptions (fhir_server.subscriptions): Subscription and its operations, the topics.
-    Bound to the caller's store for their access; each subscription is its creator's (the feature decides)."""
+    Bound to the caller's store for their access; each subscription is its creator's (the feature decides).
+    Its operations ($status, $events, $get-ws-binding-token) are rows of `_operation_routes`, as data."""
     s, t = subscriptions, "Subscription"
     rows = [
         Route("POST", t, "create", s.create, "read"),
@@ -166,21 +170,9 @@ def _subscription_routes() -> list[Route]:
         Route("GET", f"{t}/{{id}}", "read", s.read, "read"),
         Route("PUT", f"{t}/{{id}}", "update", s.update, "read"),
         Route("DELETE", f"{t}/{{id}}", "delete", s.delete, "read"),
-        Route("GET", f"{t}/{{id}}/$status", "$status", s.status, "read"),
-        Route("GET", f"{t}/{{id}}/$events", "$events", s.events, "read"),
         Route("GET", "SubscriptionTopic", "search-type", s.topic_search),
         Route("GET", "SubscriptionTopic/{id}", "read", s.topic_read),
     ]
-    for method in ("GET", "POST"):
-        rows.append(
-            Route(
-                method,
-                f"{t}/{{id}}/$get-ws-binding-token",
-                "$get-ws-binding-token",
-                s.ws_binding_token,
-                "read",
-            )
-        )
     return rows
 
 

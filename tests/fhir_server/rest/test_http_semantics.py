@@ -43,3 +43,22 @@ def test_feature_routes_under_the_base_are_not_taken_by_the_table(client: httpx.
     assert discovery.status_code == 200
     assert "token_endpoint" in discovery.json()
     assert client.get("/no-such-thing/at/all/here").status_code == 404
+
+
+def test_head_on_every_kind_of_route(client: httpx.Client, base_url: str) -> None:
+    """Not only the FHIR rows: the dashboard, health, the SMART discovery document, the OpenAPI document."""
+    origin = base_url.removesuffix("/fhir")
+    for path in ("/health/live", "/app/", "/openapi.json", "/fhir/.well-known/smart-configuration"):
+        got = client.get(origin + path)
+        head = client.head(origin + path)
+        assert head.status_code == got.status_code == 200, path
+        assert head.content == b"", path
+        assert head.headers["content-type"] == got.headers["content-type"], path
+
+
+def test_a_405_outside_the_fhir_api_names_what_is_allowed(client: httpx.Client, base_url: str) -> None:
+    origin = base_url.removesuffix("/fhir")
+    answer = client.delete(origin + "/health/live")
+    assert answer.status_code == 405
+    assert "GET" in answer.headers["allow"]
+    assert answer.json()["resourceType"] == "OperationOutcome"
