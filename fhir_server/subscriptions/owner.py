@@ -8,22 +8,12 @@ or client was deleted or disabled since receives nothing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
-from fhir_server.security.enforcement.policy import ROLES, AccessContext
-from fhir_server.security.enforcement.scopes import ScopeSet
-from fhir_server.security.oauth.revocation import Generations, Revocations
+from fhir_server.security.access.kept import KeptAccess
+from fhir_server.security.enforcement.policy import AccessContext
 
 
-@dataclass(frozen=True)
-class Owner:
-    access: AccessContext
-    generations: Generations
-
-    @classmethod
-    def of(cls, access: AccessContext) -> Owner:
-        return cls(access, Generations(access.user_generation, access.client_generation))
+class Owner(KeptAccess):
+    """A subscription's creator (`fhir_server.security.access.kept`)."""
 
     @property
     def key(self) -> str:
@@ -32,40 +22,6 @@ class Owner:
         not see what the same user subscribed to in another context."""
         a = self.access
         return "\x1f".join((a.client_id or "", a.subject, a.patient or "", a.fhir_user or ""))
-
-    def to_doc(self) -> dict[str, Any]:
-        access = self.access
-        return {
-            "subject": access.subject,
-            "scopes": access.scopes.text,
-            "base_url": access.base_url,
-            "client_id": access.client_id,
-            "patient": access.patient,
-            "fhir_user": access.fhir_user,
-            "role": access.role,
-            "unrestricted": access.unrestricted,
-            "generations": self.generations.to_doc(),
-        }
-
-    @classmethod
-    def from_doc(cls, doc: Any) -> Owner | None:
-        if not isinstance(doc, dict) or not isinstance(doc.get("subject"), str):
-            return None
-        role = doc.get("role")
-        access = AccessContext(
-            subject=doc["subject"],
-            scopes=ScopeSet.parse(doc.get("scopes") if isinstance(doc.get("scopes"), str) else ""),
-            base_url=str(doc.get("base_url", "")),
-            client_id=doc.get("client_id"),
-            patient=doc.get("patient"),
-            fhir_user=doc.get("fhir_user"),
-            role=role if role in ROLES else None,
-            unrestricted=doc.get("unrestricted") is True,
-        )
-        return cls(access, Generations.from_doc(doc.get("generations")))
-
-    def revoked(self, revocations: Revocations) -> bool:
-        return revocations.outdated(self.generations, self.access.subject, self.access.client_id)
 
     def may_manage(self, access: AccessContext) -> bool:
         return access.is_admin or Owner.of(access).key == self.key

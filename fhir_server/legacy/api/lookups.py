@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl
 
 from fhir_server.errors import FhirError, Problem
 from fhir_server.interactions.lookup import identifier_query
-from fhir_server.search.request import parse_search
+from fhir_server.search.matching import matches
 from fhir_server.security.access.store import SecuredStore, Shown
 from terminology.systems import LEGACY_HOSPITAL_ID_SYSTEM, LEGACY_PATIENT_ID_SYSTEM, LEGACY_STUDY_ID_SYSTEM
 
@@ -45,17 +45,7 @@ class OldApiReader:
     def search(self, resource_type: str, pairs: Sequence[tuple[str, str]]) -> list[Resource]:
         """Every live match the caller may see (the old API had no paging), ordered by id."""
         engine = self._store.search_engine(resource_type)
-        request = parse_search(
-            resource_type,
-            pairs,
-            strict=True,
-            default_count=1,
-            max_count=1,
-            allow_results=False,
-            max_or_values=engine.limits.max_or_values,
-            max_parameters=engine.limits.max_parameters,
-        )
-        found = sorted(engine.candidates(resource_type, engine.clauses(request.criteria)), key=lambda c: c.id)
+        found = matches(engine, resource_type, list(pairs))
         resources: list[Resource] = []
         for start in range(0, len(found), _LOAD_BATCH):
             for version in engine.load(resource_type, found[start : start + _LOAD_BATCH]):
