@@ -97,7 +97,7 @@ class Settings(BaseSettings):
         5.0, gt=0, le=120, description="How long to wait for a hospital's Orthanc to accept a connection."
     )
     orthanc_timeout_seconds: float = Field(
-        30.0, gt=0, le=600, description="Longest wait for more data from an Orthanc (then 504 / sync fails)."
+        30.0, gt=0, le=600, description="Longest wait for more data from an Orthanc (then 503 / sync fails)."
     )
     dicomweb_sync_interval_seconds: float = Field(
         60.0, ge=0, le=86_400, description="Period of the background Orthanc sync inside the server; 0 = off."
