@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import quote
 
@@ -338,6 +338,23 @@ DICOMWEB: tuple[Probe, ...] = (
     Probe("series?PatientID", STUDIES, _dicomweb(lambda c: f"series?PatientID={c.t.dicom_patient_id}")),
     *(Probe(f"studies@hospital-{i + 1}", NONE, _dicomweb_listing(i, "studies")) for i in range(3)),
     *(Probe(f"instances@hospital-{i + 1}", NONE, _dicomweb_listing(i, "instances")) for i in range(3)),
+)
+
+
+def _federated(probe: Probe) -> Probe:
+    """The same request at the federated root, which routes by Study UID across hospitals."""
+
+    def build(c: Ctx) -> Req:
+        req = probe.build(c)
+        return replace(req, path=req.path.replace(f"/dicomweb/{c.t.endpoint}/", "/dicomweb/federated/", 1))
+
+    return Probe(f"{probe.name} @federated", probe.aspect, build, probe.reaches, probe.operator)
+
+
+FEDERATED_DICOMWEB: tuple[Probe, ...] = (
+    *(_federated(p) for p in DICOMWEB if "@hospital" not in p.name),
+    Probe("studies@federated", NONE, lambda c: get("/dicomweb/federated/studies")),
+    Probe("instances@federated", NONE, lambda c: get("/dicomweb/federated/instances")),
 )
 
 # --- the table -------------------------------------------------------------------------------------------
@@ -934,6 +951,7 @@ ROUTES: dict[str, Entry] = {
     "GET /health/orthanc": probed(Probe("orthanc health", NONE, lambda c: get("/health/orthanc"))),
     # -- DICOMweb
     "GET /dicomweb/{endpoint_id}/{path:path}": probed(*DICOMWEB),
+    "GET /dicomweb/federated/{path:path}": probed(*FEDERATED_DICOMWEB),
     # -- the dashboard
     "GET /dashboard": nodata("redirect to the dashboard page", "/dashboard", 308),
     "GET /patient-access/{patient_id}": probed(
