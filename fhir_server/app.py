@@ -42,6 +42,7 @@ from fhir_server.shl import routes as shl_routes
 from fhir_server.shl import viewer as shl_viewer
 from fhir_server.storage.connection import DatabaseConnection, connect
 from fhir_server.storage.mongo import MongoRepository
+from fhir_server.viewer import router as viewer_router
 from terminology.bindings import load_bindings
 from terminology.local import LocalTerminology
 
@@ -134,6 +135,7 @@ def create_app(settings: Settings, connection: DatabaseConnection | None = None)
     app.include_router(dicomweb_health.router)
     app.include_router(dicomweb_admin.router)
     app.include_router(dashboard_routes.router)
+    app.include_router(viewer_router)
     # Inside authentication: only what a route answers under /fhir is compressed (never DICOM or SHL files).
     app.add_middleware(FhirGZip)
     auth_wiring.add_authentication(app)

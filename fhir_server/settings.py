@@ -123,6 +123,10 @@ class Settings(BaseSettings):
     shl_image_token_seconds: int = Field(
         900, ge=60, le=3600, description="Lifetime of the image-access token inside an SHL."
     )
+    # The bundled OHIF Viewer (fhir_server.viewer).
+    viewer_dir: Path | None = Field(
+        None, description="Where `fhir-server install-viewer` puts the viewer; unset: beside the package."
+    )
 
     @field_validator("mongodb_uri")
     @classmethod

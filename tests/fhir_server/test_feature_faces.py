@@ -9,7 +9,7 @@ import importlib
 import grimp
 import pytest
 
-FEATURES = ("dashboard", "demo", "legacy", "dicomweb", "shl", "patients")
+FEATURES = ("dashboard", "demo", "legacy", "dicomweb", "shl", "patients", "viewer")
 
 
 def _feature(module: str) -> str | None:

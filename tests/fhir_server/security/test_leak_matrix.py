@@ -33,6 +33,7 @@ from fastapi import FastAPI
 
 from fhir_server.app import create_app
 from fhir_server.settings import Settings
+from fhir_server.viewer import installed_version, viewer_dir
 from tests.fhir_server.security.leak_compare import (
     Observation,
     Req,
@@ -977,6 +978,38 @@ ROUTES: dict[str, Entry] = {
     "GET /app": nodata("redirect to the dashboard page", "/app", 308),
     "GET /app/{page:path}": nodata(
         _STATIC + " (the page shell; data comes from the probed APIs)", "/app/patients/x", 200
+    ),
+    # -- the image viewer: public pages and assets; the studies it opens come from the probed launch API
+    "GET /viewer/api/launch": probed(
+        Probe(
+            "IID patient",
+            PATIENT,
+            lambda c: get(f"/viewer/api/launch?requestType=PATIENT&patientID={c.t.patient}"),
+        ),
+        Probe(
+            "IID study",
+            STUDY,
+            lambda c: get(f"/viewer/api/launch?requestType=STUDY&studyUID={c.t.study_uid}"),
+        ),
+        Probe(
+            "IID accession",
+            STUDY,
+            lambda c: get(f"/viewer/api/launch?requestType=STUDY&accessionNumber={c.t.accession}"),
+        ),
+    ),
+    "GET /viewer": nodata("redirect to the viewer", "/viewer", 308),
+    "GET /viewer/app-config.js": nodata("the viewer's configuration (no data)", "/viewer/app-config.js", 200),
+    "GET /viewer/IHEInvokeImageDisplay": nodata(
+        _STATIC + " (the launcher; studies come from the probed launch API)",
+        "/viewer/IHEInvokeImageDisplay",
+        200,
+    ),
+    "GET /viewer/signin": nodata(_STATIC + " (the launcher)", "/viewer/signin", 200),
+    "GET /viewer/static/{name}": nodata(_STATIC, "/viewer/static/launch.js", 200),
+    "GET /viewer/{path:path}": nodata(
+        _STATIC + " (the installed viewer's build; 503 when it is not installed)",
+        "/viewer/index.html",
+        200 if installed_version(viewer_dir(Settings())) else 503,
     ),
 }
 
