@@ -42,6 +42,7 @@ from fhir_server.shl import routes as shl_routes
 from fhir_server.shl import viewer as shl_viewer
 from fhir_server.storage.connection import DatabaseConnection, connect
 from fhir_server.storage.mongo import MongoRepository
+from fhir_server.viewer import advertise_iid
 from fhir_server.viewer import router as viewer_router
 from terminology.bindings import load_bindings
 from terminology.local import LocalTerminology
@@ -100,6 +101,7 @@ def create_app(settings: Settings, connection: DatabaseConnection | None = None)
         app.state.services = build_services(settings, conn, version_cache=True)
         app.state.auth = auth_wiring.start(settings, conn, app.state.services.repository)
         dashboard_client.register_client(app.state.auth.clients)
+        advertise_iid(app.state.services.repository, settings)
         app.state.shl = shl_components.start(settings, conn)
         app.state.patient_matches = patient_matches.start(conn.documents)
         try:
