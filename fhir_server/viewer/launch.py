@@ -21,6 +21,7 @@ DICOM_UID_SYSTEM = "urn:dicom:uid"
 OID_PREFIX = "urn:oid:"
 VIEWER_ROUTE = "/viewer/viewer"  # OHIF's viewer mode under our router basename
 _MAX_VALUES = 50
+COMPARE_LAYOUT = "@ohif/hpCompare"
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,11 @@ class Launch:
 
     @property
     def viewer_url(self) -> str:
-        return f"{VIEWER_ROUTE}?{urlencode({'StudyInstanceUIDs': ','.join(self.study_uids)}, safe=',')}"
+        query = {"StudyInstanceUIDs": ",".join(self.study_uids)}
+        if len(self.study_uids) > 1:
+            # OHIF's comparison layout: the newest study beside its prior.
+            query["hangingProtocolId"] = COMPARE_LAYOUT
+        return f"{VIEWER_ROUTE}?{urlencode(query, safe=',@/')}"
 
     def to_json(self) -> JsonObject:
         return {"studyUIDs": self.study_uids, "viewerUrl": self.viewer_url}

@@ -24,7 +24,9 @@ def test_a_patient_launch_opens_all_their_studies_from_both_hospitals(federation
         assert response.status_code == 200, response.text
         body = response.json()
         assert body["studyUIDs"] == expected  # newest first
-        assert body["viewerUrl"] == f"/viewer/viewer?StudyInstanceUIDs={','.join(expected)}"
+        assert body["viewerUrl"] == (
+            f"/viewer/viewer?StudyInstanceUIDs={','.join(expected)}&hangingProtocolId=@ohif/hpCompare"
+        )
 
 
 def test_a_study_launch_by_uid_or_accession(federation: Federation) -> None:
