@@ -9,12 +9,14 @@ import re
 import tarfile
 from pathlib import Path
 
+import httpx
 import pytest
 
 from fhir_server.settings import Settings
 from fhir_server.viewer import ViewerInstallError, install_viewer, installed_version, viewer_dir
 from fhir_server.viewer.ohif_config import app_config_js
 from fhir_server.viewer.page import shell
+from tests.server_process import start_server
 
 
 def test_a_tarball_that_is_not_the_pinned_one_is_refused(tmp_path: Path) -> None:
@@ -55,3 +57,19 @@ def test_the_installed_shell_allows_only_its_own_scripts() -> None:
     assert 'window.PUBLIC_URL="/viewer/"' in html
     bundles = list(root.glob("app.bundle.*.js"))
     assert bundles and b'__webpack_require__.p = "/viewer/";' in bundles[0].read_bytes()
+
+
+def test_without_the_viewer_the_server_runs_and_says_how_to_install_it(tmp_path: Path) -> None:
+    server = start_server(
+        tmp_path / "data", env={"FHIR_AUTH_MODE": "smart", "FHIR_VIEWER_DIR": str(tmp_path / "no-viewer")}
+    )
+    try:
+        origin = server.base_url.removesuffix("/fhir")
+        page = httpx.get(f"{origin}/viewer/", timeout=30)
+        assert page.status_code == 503
+        assert "fhir-server install-viewer" in page.text
+        assert httpx.get(f"{server.base_url}/metadata", timeout=30).status_code == 200
+        # The launcher and its configuration do not depend on the installed build.
+        assert httpx.get(f"{origin}/viewer/IHEInvokeImageDisplay", timeout=30).status_code == 200
+    finally:
+        server.stop()

@@ -105,6 +105,14 @@ def test_patient_token_pages_over_its_own_studies(federation: Federation) -> Non
         assert _uids(client.search_for_studies(limit=1, offset=0)) == expected
         assert client.search_for_studies(limit=1, offset=1) == []
         assert _uids(client.search_for_studies(limit=1, get_remaining=True)) == expected
+    # The federated root pages over the patient's studies at both hospitals.
+    federated = _client(federation, "federated", federation.ingrid)
+    pages = [federated.search_for_studies(limit=1, offset=offset) for offset in range(3)]
+    assert [len(page) for page in pages] == [1, 1, 0]
+    assert _uids(pages[0] + pages[1]) == {
+        federation.north_ct[0].StudyInstanceUID,
+        federation.south_study[0].StudyInstanceUID,
+    }
     bad = httpx.get(f"{qido}/studies?limit=-1", headers=federation.server.bearer(), timeout=30)
     assert bad.status_code == 400
     assert bad.json()["issue"][0]["expression"] == ["limit"]
