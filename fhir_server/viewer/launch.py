@@ -75,8 +75,13 @@ def _studies_of_study_request(store: SecuredStore, query: Mapping[str, str]) -> 
 
 
 def _studies_of_patient(store: SecuredStore, patient_id: str) -> list[JsonObject]:
-    patients = {patient_id} if store.read("Patient", patient_id) is not None else set()
-    patients |= set(store.find_ids("Patient", "identifier=" + quote(patient_id, safe="")))
+    patients: set[str] = set()
+    if not store.may("read", "Patient") or store.read("Patient", patient_id) is not None:
+        # A token for images only (e.g. a SMART Health Link's) cannot look the Patient up: the ImagingStudy
+        # search below still applies its access.
+        patients.add(patient_id)
+    if store.may("search", "Patient"):
+        patients |= set(store.find_ids("Patient", "identifier=" + quote(patient_id, safe="")))
     if not patients:
         return []
     references = ",".join(f"Patient/{p}" for p in sorted(patients))

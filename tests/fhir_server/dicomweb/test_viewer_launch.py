@@ -29,6 +29,17 @@ def test_a_patient_launch_opens_all_their_studies_from_both_hospitals(federation
         )
 
 
+def test_an_images_only_token_launches_its_own_patient(federation: Federation) -> None:
+    images_only = federation.server.bearer("patient/ImagingStudy.rs", patient=federation.ingrid)
+    mine = _launch(federation, images_only, requestType="PATIENT", patientID=federation.ingrid)
+    assert mine.status_code == 200, mine.text
+    assert len(mine.json()["studyUIDs"]) == 2
+    # Another patient: nothing this token may see (the same answer as for no such patient).
+    other = _launch(federation, images_only, requestType="PATIENT", patientID="someone-else")
+    lars = _launch(federation, images_only, requestType="PATIENT", patientID="N-200")
+    assert other.status_code == lars.status_code == 404
+
+
 def test_a_study_launch_by_uid_or_accession(federation: Federation) -> None:
     operator = federation.server.bearer()
     north_ct = federation.north_ct[0].StudyInstanceUID
