@@ -333,9 +333,9 @@ DICOMWEB: tuple[Probe, ...] = (
         STUDIES,
         _dicomweb(lambda c: f"studies?PatientBirthDate={c.t.birth_date.replace('-', '')}"),
     ),
-    # The proxy forwards `*` percent-encoded (%2A), which Orthanc does not take for a wildcard: even the
-    # system token finds nothing today. Kept so that fixing wildcards cannot open a leak unnoticed.
-    Probe("studies?PatientName", STUDIES, _dicomweb(lambda c: f"studies?PatientName={c.t.family}*"), False),
+    # A QIDO wildcard reaches Orthanc as a wildcard: the system token finds B's studies by name prefix, a
+    # patient token only its own.
+    Probe("studies?PatientName", STUDIES, _dicomweb(lambda c: f"studies?PatientName={c.t.family}*")),
     Probe("series?PatientID", STUDIES, _dicomweb(lambda c: f"series?PatientID={c.t.dicom_patient_id}")),
     *(Probe(f"studies@hospital-{i + 1}", NONE, _dicomweb_listing(i, "studies")) for i in range(3)),
     *(Probe(f"instances@hospital-{i + 1}", NONE, _dicomweb_listing(i, "instances")) for i in range(3)),
@@ -983,7 +983,7 @@ ROUTES: dict[str, Entry] = {
     "GET /viewer/api/launch": probed(
         Probe(
             "IID patient",
-            PATIENT,
+            STUDIES,
             lambda c: get(f"/viewer/api/launch?requestType=PATIENT&patientID={c.t.patient}"),
         ),
         Probe(
