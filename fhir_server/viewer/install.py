@@ -10,6 +10,7 @@ registry's `dist.integrity` recorded here, or nothing is installed.
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import json
 import os
@@ -26,6 +27,9 @@ VERSION = "3.13.2"
 # `npm view @ohif/app@3.13.2 dist.integrity`
 INTEGRITY = "sha512-WZdxmpmG7rqFgW9ZJLcbgr3XCtLi1KDNPoMaeY5PPe6j4G4fjEjjkycZM6C6Zk2F87BKxFfpq+jd5xXZB9E8EA=="
 MARKER = "fhir-viewer.json"
+# What install does to the build besides unpacking it (public path, precompression): a directory installed
+# by an older layout is installed again.
+LAYOUT = 2
 _DIST = "package/dist/"
 _NPM_TIMEOUT_SECONDS = 900
 
@@ -42,6 +46,7 @@ def installed_version(directory: Path) -> str | None:
     if (
         isinstance(marker, dict)
         and marker.get("integrity") == INTEGRITY
+        and marker.get("layout") == LAYOUT
         and (directory / "index.html").is_file()
     ):
         return str(marker.get("version"))
@@ -59,7 +64,7 @@ def install_viewer(directory: Path, tarball: Path | None = None) -> str:
         staging = Path(work) / "dist"
         _unpack_dist(archive, staging)
         (staging / MARKER).write_text(
-            json.dumps({"package": PACKAGE, "version": VERSION, "integrity": INTEGRITY})
+            json.dumps({"package": PACKAGE, "version": VERSION, "integrity": INTEGRITY, "layout": LAYOUT})
         )
         directory.parent.mkdir(parents=True, exist_ok=True)
         old = directory.with_name(directory.name + ".old")
@@ -134,11 +139,24 @@ def _unpack_dist(archive: Path, target: Path) -> None:
     if not (target / "index.html").is_file():
         raise ViewerInstallError(f"{PACKAGE}@{VERSION} has no dist/index.html")
     _set_public_path(target)
+    _precompress(target)
 
 
 # The build's webpack runtime loads code chunks, workers and codecs from "/" (its public path), wherever
 # the page is: set to where we serve it.
 _PUBLIC_PATH = b'__webpack_require__.p = "/";'
+
+
+# Served gzip-encoded to browsers that accept it (fhir_server.viewer.routes): the main bundle is 17 MB.
+PRECOMPRESSED = (".js", ".css", ".wasm", ".json", ".svg", ".html", ".map")
+_MIN_PRECOMPRESS_BYTES = 1024
+
+
+def _precompress(target: Path) -> None:
+    for path in target.rglob("*"):
+        if path.suffix in PRECOMPRESSED and path.is_file() and path.stat().st_size >= _MIN_PRECOMPRESS_BYTES:
+            with path.open("rb") as source, gzip.open(path.with_name(path.name + ".gz"), "wb", 6) as packed:
+                shutil.copyfileobj(source, packed)
 
 
 def _set_public_path(target: Path) -> None:

@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 
 from fhir_server.api.dependencies import ServicesDep
+from fhir_server.dicomweb import accepts_gzip
 from fhir_server.security.access.store import secured
 from fhir_server.viewer.install import installed_version
 from fhir_server.viewer.launch import resolve
@@ -87,15 +88,20 @@ async def launch(request: Request) -> JSONResponse:
 
 
 @router.get("/viewer/{path:path}")
-async def viewer(path: str, services: ServicesDep) -> Response:
+async def viewer(path: str, request: Request, services: ServicesDep) -> Response:
     root = viewer_dir(services.settings)
     if installed_version(root) is None:
         return _not_installed()
     if path:
         asset = (root / path).resolve()
-        if asset.is_relative_to(root) and asset.is_file():
-            media_type = _MEDIA_TYPES.get(asset.suffix) or mimetypes.guess_type(asset.name)[0]
-            return FileResponse(asset, media_type=media_type, headers=_HEADERS)
+        # index.html only ever as the rewritten shell (with its CSP), never as shipped.
+        if (
+            asset.is_relative_to(root)
+            and asset.is_file()
+            and asset.suffix != ".gz"
+            and asset.name != "index.html"
+        ):
+            return _asset(asset, request)
     # Any other path is a page of the viewer's own router.
     page = await run_in_threadpool(shell, root / "index.html")
     return Response(
@@ -107,6 +113,15 @@ async def viewer(path: str, services: ServicesDep) -> Response:
             "Cache-Control": "no-cache",
         },
     )
+
+
+def _asset(asset: Path, request: Request) -> Response:
+    media_type = _MEDIA_TYPES.get(asset.suffix) or mimetypes.guess_type(asset.name)[0]
+    packed = asset.with_name(asset.name + ".gz")
+    if accepts_gzip(request.headers.get("accept-encoding")) and packed.is_file():
+        headers = {**_HEADERS, "Content-Encoding": "gzip", "Vary": "Accept-Encoding"}
+        return FileResponse(packed, media_type=media_type, headers=headers)
+    return FileResponse(asset, media_type=media_type, headers={**_HEADERS, "Vary": "Accept-Encoding"})
 
 
 def _not_installed() -> Response:

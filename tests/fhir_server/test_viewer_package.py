@@ -57,6 +57,8 @@ def test_the_installed_shell_allows_only_its_own_scripts() -> None:
     assert 'window.PUBLIC_URL="/viewer/"' in html
     bundles = list(root.glob("app.bundle.*.js"))
     assert bundles and b'__webpack_require__.p = "/viewer/";' in bundles[0].read_bytes()
+    packed = bundles[0].with_name(bundles[0].name + ".gz")
+    assert packed.is_file() and packed.stat().st_size < bundles[0].stat().st_size / 3
 
 
 def test_without_the_viewer_the_server_runs_and_says_how_to_install_it(tmp_path: Path) -> None:

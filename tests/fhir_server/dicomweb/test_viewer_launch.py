@@ -4,7 +4,9 @@ IID Endpoint, over real HTTP with real tokens against the two-hospital federatio
 from __future__ import annotations
 
 import httpx
+import pytest
 
+from fhir_server.viewer import installed_version, viewer_dir
 from tests.fhir_server.dicomweb.federation_setup import INGRID_NATIONAL_ID, Federation
 
 PATIENT_SCOPE = "patient/ImagingStudy.rs patient/Patient.rs"
@@ -76,3 +78,20 @@ def test_the_viewer_is_advertised_as_an_iid_endpoint(federation: Federation) -> 
     launcher = httpx.get(endpoint["address"], params={"requestType": "STUDY", "studyUID": "1.2"}, timeout=30)
     assert launcher.status_code == 200
     assert "script-src 'self'" in launcher.headers["content-security-policy"]
+
+
+def test_the_build_is_served_gzipped_and_its_shell_only_rewritten(federation: Federation) -> None:
+    if installed_version(viewer_dir(federation.server.settings)) is None:
+        pytest.fail("run `fhir-server install-viewer` first", pytrace=False)
+    origin = federation.server.base_url
+    shell = httpx.get(f"{origin}/viewer/index.html", timeout=30)
+    assert shell.status_code == 200
+    assert "wasm-unsafe-eval" in shell.headers["content-security-policy"]
+    assert 'window.PUBLIC_URL="/viewer/"' in shell.text
+    page = httpx.get(f"{origin}/viewer/", timeout=30)
+    script = next(s for s in page.text.split('"') if s.startswith("/viewer/app.bundle."))
+    packed = httpx.get(f"{origin}{script}", headers={"Accept-Encoding": "gzip"}, timeout=60)
+    plain = httpx.get(f"{origin}{script}", headers={"Accept-Encoding": "identity"}, timeout=60)
+    assert packed.headers["content-encoding"] == "gzip" and "content-encoding" not in plain.headers
+    assert packed.content == plain.content  # httpx decoded it
+    assert packed.num_bytes_downloaded < plain.num_bytes_downloaded / 3
