@@ -23,7 +23,8 @@ def ohif_config() -> dict[str, Any]:
         "routerBasename": ROUTER_BASENAME,
         "extensions": [],
         "modes": [],
-        "customizationService": {},
+        # No onboarding tour popping up over the images at every first use.
+        "customizationService": {"ohif.tours": {"$set": []}},
         "showStudyList": True,
         "maxNumberOfWebWorkers": 3,
         "showWarningMessageForCrossOrigin": False,

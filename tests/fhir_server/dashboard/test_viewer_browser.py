@@ -90,6 +90,7 @@ def test_open_the_ct_scroll_through_its_slices(
     canvas = _viewport(page)
     first = _shows_an_image(canvas)
     shot(page, screenshots, "viewer-01-ct")
+    expect(page.get_by_text("Scrolling Through Images")).to_have_count(0)  # no tour over the images
     canvas.hover()
     page.mouse.wheel(0, 120)
     deadline = time.monotonic() + 20
