@@ -47,6 +47,8 @@ from fhir_server.shl import routes as shl_routes
 from fhir_server.shl import viewer as shl_viewer
 from fhir_server.storage.connection import DatabaseConnection, connect
 from fhir_server.storage.mongo import MongoRepository
+from fhir_server.viewer import advertise_iid
+from fhir_server.viewer import router as viewer_router
 from terminology.bindings import load_bindings
 from terminology.local import LocalTerminology
 
@@ -106,6 +108,7 @@ def create_app(settings: Settings, connection: DatabaseConnection | None = None)
         app.state.auth = auth_wiring.start(settings, conn, app.state.services.repository)
         dashboard_client.register_client(app.state.auth.clients)
         api_docs.register_client(app.state.auth.clients)
+        advertise_iid(app.state.services.repository, settings)
         app.state.shl = shl_components.start(settings, conn)
         app.state.patient_matches = patient_matches.start(conn.documents)
         app.state.subscriptions = subscriptions.start(app.state, conn.documents)
@@ -149,6 +152,7 @@ def create_app(settings: Settings, connection: DatabaseConnection | None = None)
     app.include_router(subscriptions.router)
     # /docs and /openapi.json: the /fhir part of the document is made from the route table.
     api_docs.install(app, lambda doc: rest_openapi.complete(doc, ROUTES, settings), fhir_base(settings))
+    app.include_router(viewer_router)
     # Inside authentication: only what a route answers under /fhir is compressed (never DICOM or SHL files).
     app.add_middleware(FhirGZip)
     auth_wiring.add_authentication(app)

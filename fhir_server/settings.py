@@ -100,7 +100,7 @@ class Settings(BaseSettings):
         5.0, gt=0, le=120, description="How long to wait for a hospital's Orthanc to accept a connection."
     )
     orthanc_timeout_seconds: float = Field(
-        30.0, gt=0, le=600, description="Longest wait for more data from an Orthanc (then 504 / sync fails)."
+        30.0, gt=0, le=600, description="Longest wait for more data from an Orthanc (then 503 / sync fails)."
     )
     dicomweb_sync_interval_seconds: float = Field(
         60.0, ge=0, le=86_400, description="Period of the background Orthanc sync inside the server; 0 = off."
@@ -144,6 +144,11 @@ class Settings(BaseSettings):
         gt=0,
         le=3600,
         description="First retry delay of a failed rest-hook delivery (doubled each time).",
+    )
+
+    # The bundled OHIF Viewer (fhir_server.viewer).
+    viewer_dir: Path | None = Field(
+        None, description="Where `fhir-server install-viewer` puts the viewer; unset: beside the package."
     )
 
     @field_validator("mongodb_uri")

@@ -7,6 +7,16 @@ from terminology.systems import ENDPOINT_CONNECTION_TYPE_SYSTEM
 
 ENDPOINT_STATUSES = frozenset({"active", "suspended", "error", "off", "entered-in-error", "test"})
 
+# SMART Imaging Access (Argonaut 0.1.0): on every WADO-RS Endpoint, whether a client sends the same bearer
+# token it used for the FHIR search (true: our proxy checks it on every request) or none (a capability URL).
+REQUIRES_ACCESS_TOKEN = "http://fhir.org/argonaut/smart-imaging/StructureDefinition/requires-access-token"
+WADO_RS = "dicom-wado-rs"
+
+
+def requires_access_token() -> dict[str, Any]:
+    return {"url": REQUIRES_ACCESS_TOKEN, "valueBoolean": True}
+
+
 # Connection type code -> the display its code system gives it, reused as the payload type text.
 DICOMWEB_CONNECTION_TYPES = {
     "dicom-wado-rs": "DICOM WADO-RS",
@@ -31,6 +41,7 @@ def dicomweb_endpoints(
     return [
         {
             "resourceType": "Endpoint",
+            **({"extension": [requires_access_token()]} if code == WADO_RS else {}),
             "status": status,
             "connectionType": {
                 "system": ENDPOINT_CONNECTION_TYPE_SYSTEM,

@@ -24,7 +24,7 @@ from typing import Any, Final, Literal
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
-from mappers.endpoint import dicomweb_endpoints
+from mappers.endpoint import dicomweb_endpoints, requires_access_token
 from mappers.fhir_json import compact, content
 from mappers.legacy_modality import ModalityLookup, dcm_codings, modality_lookup_from_terminology
 from mappers.legacy_values import (
@@ -228,6 +228,7 @@ def _unaddressed_wado_rs_endpoint(org_ref: str, name: str) -> dict[str, Any]:
     # The same elements dicomweb_endpoints gives a live hospital, so both kinds read and search alike.
     return {
         "resourceType": "Endpoint",
+        "extension": [requires_access_token()],
         "status": "off",
         "connectionType": {
             "system": ENDPOINT_CONNECTION_TYPE_SYSTEM,

@@ -38,3 +38,6 @@ else
   apt_install orthanc orthanc-dicomweb || echo "Orthanc not installed: the demo will have no images" >&2
   .venv/bin/python -m pip install -q -e .
 fi
+# The image viewer (OHIF, from npm, pinned and integrity-checked; Debian nodejs/npm when missing). The server
+# runs without it (then /viewer/ says how to install it).
+.venv/bin/fhir-server install-viewer || echo "The image viewer is not installed (fhir-server install-viewer)" >&2

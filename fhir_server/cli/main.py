@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from fhir_server.cli import dicomweb as cli_dicomweb
 from fhir_server.cli import legacy_import as cli_import
+from fhir_server.cli import viewer as cli_viewer
 from fhir_server.cli.startup import AnnouncingServer, PortInUse, check_port, ready_lines, reserve_port
 from fhir_server.observability.logs import configure as configure_logging
 from fhir_server.observability.logs import json_wanted
@@ -204,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_demo)
     cli_import.add_commands(sub)
     cli_dicomweb.add_commands(sub)
+    cli_viewer.add_commands(sub)
     auth_commands.add_commands(sub, common)
     return parser
 

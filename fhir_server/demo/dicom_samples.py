@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
 
+import numpy as np
 from pydicom import Dataset, dcmread
 from pydicom.data import get_testdata_file
 from pydicom.sequence import Sequence
@@ -91,8 +92,37 @@ def make_study(
             dataset.SOPInstanceUID = generate_uid()
             dataset.file_meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
             dataset.InstanceNumber = number
+            if entry.instances > 1:
+                _as_slice(dataset, number - 1)
             datasets.append(dataset)
     return datasets
+
+
+# How far apart consecutive slices of one series are, in pixels: enough for a scroll to show a change.
+_SLICE_SHIFT_ROWS = 9
+_SLICE_SHIFT_COLUMNS = 4
+
+
+def _as_slice(dataset: Dataset, index: int) -> None:
+    """Makes instance `index` of a series a slice of its own: the source image shifted by `index` steps and
+    placed `index` slice thicknesses further along the stack, so that a viewer scrolling through the series
+    shows a change (pydicom ships one CT slice, not a volume). Only uncompressed grayscale images are
+    shifted; anything else keeps its pixels."""
+    if (
+        index == 0
+        or dataset.get("SamplesPerPixel", 1) != 1
+        or dataset.file_meta.TransferSyntaxUID.is_compressed
+    ):
+        return
+    pixels = dataset.pixel_array
+    shifted = np.roll(pixels, (index * _SLICE_SHIFT_ROWS, index * _SLICE_SHIFT_COLUMNS), axis=(0, 1))
+    dataset.PixelData = shifted.astype(pixels.dtype).tobytes()
+    thickness = float(dataset.get("SliceThickness") or 1.0)
+    if "ImagePositionPatient" in dataset:
+        x, y, z = (float(v) for v in dataset.ImagePositionPatient)
+        dataset.ImagePositionPatient = [x, y, round(z + index * thickness, 4)]
+    if "SliceLocation" in dataset:
+        dataset.SliceLocation = round(float(dataset.SliceLocation) + index * thickness, 4)
 
 
 def to_bytes(dataset: Dataset) -> bytes:

@@ -16,6 +16,7 @@ from fhir_server.dicomweb.orthanc.connections import HospitalConnection
 from fhir_server.dicomweb.orthanc.errors import OrthancFailure
 from fhir_server.dicomweb.orthanc.rest import OrthancRest
 from fhir_server.dicomweb.orthanc.upload import upload_datasets
+from fhir_server.dicomweb.proxy.compression import accepts_gzip
 from fhir_server.dicomweb.runtime import DicomwebRuntime, RuntimeDep, seal_passwords, sync_services
 from fhir_server.dicomweb.sync.runner import SyncServices, sync_hospital
 
@@ -28,6 +29,7 @@ __all__ = [
     "OrthancRest",
     "RuntimeDep",
     "SyncServices",
+    "accepts_gzip",
     "create_hospital",
     "seal_passwords",
     "sync_hospital",

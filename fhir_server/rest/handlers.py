@@ -169,7 +169,7 @@ def _search(req: FhirRequest, pairs: list[tuple[str, str]]) -> FhirResult:
     settings = req.services.settings
     require_type(req.resource_type)
     store = req.store
-    engine = store.search_engine(req.resource_type)
+    engine = store.search_engine(req.resource_type, pairs)
     shown = store.showing()
     result = search_type.search(
         engine,

@@ -74,6 +74,7 @@ FEATURE_COLLECTIONS: dict[str, tuple[Index, ...]] = {
     "synced_studies": (
         Index("hospital_uid", (("hospital", 1), ("study_uid", 1))),
         Index("hospital_deleted", (("hospital", 1), ("deleted", 1))),
+        Index("study_uid", (("study_uid", 1),)),  # the federated DICOMweb root routes by Study UID
     ),
     # Possible duplicate Patients (fhir_server.patients)
     "patient_match_candidates": (Index("status_detected", (("status", 1), ("detected_at", -1))),),

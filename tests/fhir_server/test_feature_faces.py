@@ -9,7 +9,7 @@ import importlib
 import grimp
 import pytest
 
-FEATURES = ("dashboard", "demo", "legacy", "dicomweb", "shl", "patients", "subscriptions")
+FEATURES = ("dashboard", "demo", "legacy", "viewer", "dicomweb", "shl", "patients", "subscriptions")
 
 
 def _feature(module: str) -> str | None:

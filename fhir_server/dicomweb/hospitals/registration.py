@@ -42,7 +42,7 @@ from fhir_server.interactions.lookup import FindIds, identifier_query
 from fhir_server.settings import Settings
 from fhir_server.storage.errors import DuplicateKey
 from fhir_server.storage.repository import ResourceStore
-from mappers.endpoint import dicomweb_endpoints
+from mappers.endpoint import REQUIRES_ACCESS_TOKEN, dicomweb_endpoints, requires_access_token
 from mappers.fhir_json import content
 from mappers.legacy import hospital_endpoint_id
 from mappers.legacy_values import legacy_fhir_id
@@ -508,11 +508,15 @@ def rewrite_endpoint_addresses(
                 continue
             address = current.resource.get("address")
             wanted = endpoint_address(settings, endpoint_id)
-            if address == wanted or not is_proxy_address(address, endpoint_id):
+            if not is_proxy_address(address, endpoint_id):
                 continue
             resource = content(current.resource)
             resource["address"] = wanted
+            if endpoint_id == connection.wado_endpoint_id:
+                # Endpoints written before SMART Imaging Access support get its extension.
+                others = [e for e in resource.get("extension", []) if e.get("url") != REQUIRES_ACCESS_TOKEN]
+                resource["extension"] = [requires_access_token(), *others]
             outcome, _ = write_if_changed(repository, resource)
-            if outcome != "unchanged":
+            if outcome != "unchanged" and address != wanted:
                 rewritten.append((endpoint_id, str(address), wanted))
     return rewritten

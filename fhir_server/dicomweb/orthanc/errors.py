@@ -1,7 +1,9 @@
 """Why an Orthanc could not be used, in one exception type whatever HTTP library failed, and its HTTP answer.
 
-Down -> 503, too slow -> 504, anything else wrong upstream (refused credentials, 5xx) -> 502
-(https://hl7.org/fhir/R4/http.html#2.21.0.3 lets any HTTP status carry an OperationOutcome).
+Down, too slow or busy -> 503 with `Retry-After` (SMART Imaging Access: the client repeats the same request;
+a proxy waiting on the PACS is bounded by the Orthanc timeouts, so no connection hangs), anything else wrong
+upstream (refused credentials, 5xx) -> 502 (https://hl7.org/fhir/R4/http.html#2.21.0.3 lets any HTTP status
+carry an OperationOutcome).
 
 `OrthancFailure.message` is for operators (CLI, log, `/health/orthanc`): it names the hospital and may quote
 Orthanc. A client only ever gets a generic OperationOutcome (`to_fhir_error`): Orthanc's own text can echo
@@ -24,11 +26,12 @@ from fhir_server.observability.logs import request_id
 
 log = logging.getLogger(__name__)
 
-FailureKind = Literal["unreachable", "timeout", "auth", "not-found", "rejected", "error"]
+FailureKind = Literal["unreachable", "timeout", "busy", "auth", "not-found", "rejected", "error"]
 
 _PROBLEMS: dict[FailureKind, Problem] = {
     "unreachable": Problem.UNAVAILABLE,
-    "timeout": Problem.GATEWAY_TIMEOUT,
+    "timeout": Problem.UNAVAILABLE,
+    "busy": Problem.UNAVAILABLE,
     "auth": Problem.BAD_GATEWAY,
     "not-found": Problem.NOT_FOUND,
     "rejected": Problem.INVALID,
@@ -40,10 +43,13 @@ NOT_FOUND_MESSAGE = (
     "Not found at this DICOMweb endpoint (no such study, series or instance, or not one this access token "
     "may see)"
 )
+# When a client should repeat a request the PACS could not serve: long enough for a busy PACS to catch up.
+RETRY_AFTER_SECONDS = 10
 _SEE_LOG = "; the server log has the details under this response's X-Request-ID"
 _CLIENT_MESSAGES: dict[FailureKind, str] = {
     "unreachable": "The hospital's PACS is not reachable at the moment; try again later" + _SEE_LOG,
     "timeout": "The hospital's PACS did not answer in time; try again later" + _SEE_LOG,
+    "busy": "The hospital's PACS is busy; try again later" + _SEE_LOG,
     "auth": "The hospital's PACS could not serve this request" + _SEE_LOG,
     "not-found": NOT_FOUND_MESSAGE,
     "rejected": "The hospital's PACS rejected this request's DICOMweb parameters" + _SEE_LOG,
@@ -65,7 +71,9 @@ class OrthancFailure(Exception):
             self.message,
             extra={"fields": {"kind": self.kind}},
         )
-        return FhirError(_PROBLEMS[self.kind], _CLIENT_MESSAGES[self.kind])
+        problem = _PROBLEMS[self.kind]
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if problem is Problem.UNAVAILABLE else {}
+        return FhirError(problem, _CLIENT_MESSAGES[self.kind], headers=headers)
 
 
 def kind_of_status(status: int) -> FailureKind:
@@ -73,6 +81,8 @@ def kind_of_status(status: int) -> FailureKind:
         return "auth"
     if status == 404:
         return "not-found"
+    if status in (429, 503):
+        return "busy"
     if 400 <= status < 500:
         return "rejected"
     return "error"

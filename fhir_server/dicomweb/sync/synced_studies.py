@@ -63,6 +63,12 @@ class SyncedStudies:
         found = (_from_doc(doc) for doc in docs)
         return {study.study_uid: study for study in found if study is not None}
 
+    def holders(self, study_uid: str) -> list[SyncedStudy]:
+        """The hospitals' records of `study_uid` still present in their Orthanc (for the federated root)."""
+        docs = self._collection.find({"study_uid": study_uid, "deleted": False})
+        found = (_from_doc(doc) for doc in docs)
+        return sorted((s for s in found if s is not None), key=lambda s: s.organization_id)
+
     def present(self, organization_id: str) -> list[SyncedStudy]:
         """The hospital's studies last seen in its Orthanc (not yet known to be deleted)."""
         docs = self._collection.find({"hospital": organization_id, "deleted": False})

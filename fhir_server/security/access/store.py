@@ -18,7 +18,7 @@ Nothing here passes unknown calls through: what request code may do is exactly t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -34,6 +34,7 @@ from fhir_server.security.access.clauses import ScopeClauses
 from fhir_server.security.enforcement import policy
 from fhir_server.security.enforcement.checks import access_of, forbidden
 from fhir_server.security.enforcement.compartment import is_patient_data, patient_of
+from fhir_server.security.enforcement.patient_parameter import other_patients_named
 from fhir_server.security.enforcement.policy import AccessContext, Action
 from fhir_server.storage.repository import HistoryCursor, HistoryPage, Method, ResourceStore, ResourceVersion
 from fhir_server.type_aliases import JsonObject
@@ -127,10 +128,18 @@ class SecuredStore:
         """A search engine whose every query sees only what this caller may see."""
         return SearchEngine(self._inner, self._limits, self._own_bases, self._clauses)
 
-    def search_engine(self, resource_type: str) -> SearchEngine:
+    def search_engine(self, resource_type: str, criteria: Iterable[tuple[str, str]] = ()) -> SearchEngine:
         """The engine for a search of `resource_type` (a search, `$everything`, the criteria of a conditional
-        write): 403 first unless the token may search the type at all."""
+        write): 403 first unless the token may search the type at all, and 403 for a patient-context token
+        whose `criteria` name another patient (SMART Imaging Access: never an empty Bundle)."""
         self.require("search", resource_type)
+        if other_patients_named(self._access, resource_type, criteria):
+            self._deny(
+                "search",
+                resource_type,
+                None,
+                f"This access token is for one patient; the {resource_type} search names another",
+            )
         return self.engine
 
     def for_interaction(self, interaction: Interaction) -> SecuredStore:

@@ -99,6 +99,9 @@ RULES: tuple[Rule, ...] = (
     Rule("/", PUBLIC, exact=True, methods=READS),  # a redirect to the dashboard
     Rule("/patient-access", PUBLIC, methods=READS),
     Rule("/federation-access", PUBLIC, exact=True, methods=READS),
+    # The image viewer: its pages and assets are public (the images it loads are not); its launch API is not.
+    Rule("/viewer", PUBLIC, methods=READS),
+    Rule("/viewer/api", TOKEN),
     # Orchestrators probe these without credentials; they say nothing but "up".
     Rule("/health/live", PUBLIC, exact=True, methods=READS),
     Rule("/health/ready", PUBLIC, exact=True, methods=READS),

@@ -34,6 +34,10 @@ CAPABILITIES = [
     "permission-user",
     "permission-v1",
     "permission-v2",
+    # SMART Imaging Access (Argonaut 0.1.0, shared/specs/smart-imaging-access.md): capability identifiers.
+    "smart-imaging-access",
+    "http://fhir.org/argonaut/smart-imaging/capabilities/app-launch",
+    "http://fhir.org/argonaut/smart-imaging/capabilities/backend-services",
 ]
 SCOPES_SUPPORTED = [
     "openid",
@@ -51,6 +55,10 @@ SCOPES_SUPPORTED = [
     "user/*.write",
     "system/*.read",
     "system/*.write",
+    # SMART Imaging Access: the scopes of imaging clients (the wildcards above cover them too).
+    "patient/ImagingStudy.rs",
+    "user/ImagingStudy.rs",
+    "system/ImagingStudy.rs",
 ]
 DEVELOPMENT_WARNING = (
     "DEVELOPMENT MODE (FHIR_AUTH_MODE=development): requests without an access token are answered with full "

@@ -161,6 +161,26 @@ async function open(link, passcode) {
   if (!bundle) throw new Error("The link holds no FHIR content");
   render(bundle, access);
   status(access ? "Shared imaging, with image access" : "Shared imaging");
+  if (access) offerImageViewer(bundle, access);
+}
+
+// The bundled diagnostic viewer (/viewer/) of the server that issued the link's token, opened in this tab
+// with that short-lived token (no account): only when the viewer is on the token's own server.
+function offerImageViewer(bundle, access) {
+  if (new URL(access.aud).origin !== location.origin) return;
+  const uids = (bundle.entry || []).map((e) => e.resource)
+    .filter((r) => r.resourceType === "ImagingStudy").map(studyUid).filter(Boolean);
+  if (!uids.length) return;
+  const button = document.createElement("button");
+  button.type = "button";
+  button.id = "open-viewer";
+  button.textContent = "Open images in the viewer";
+  button.addEventListener("click", () => {
+    const expiresAt = Date.now() / 1000 + Number(access.expires_in || 0);
+    sessionStorage.setItem("fhir-viewer.link-token", JSON.stringify({ accessToken: access.access_token, expiresAt }));
+    location.assign(`/viewer/viewer?StudyInstanceUIDs=${uids.map(encodeURIComponent).join(",")}`);
+  });
+  $("studies").before(button);
 }
 
 async function main() {

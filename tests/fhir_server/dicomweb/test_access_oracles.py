@@ -235,10 +235,13 @@ def test_orthanc_error_text_is_not_relayed(federation: Federation) -> None:
     """A QIDO query Orthanc refuses: the client gets a generic OperationOutcome, not Orthanc's message."""
     base = f"{federation.server.base_url}/dicomweb/{federation.north.qido_endpoint_id}"
     response = httpx.get(
-        f"{base}/studies", params={"limit": "not-a-number"}, headers=federation.server.bearer(), timeout=30
+        f"{base}/studies",
+        params={"fuzzymatching": "not-a-boolean"},
+        headers=federation.server.bearer(),
+        timeout=30,
     )
     assert response.status_code == 400
     outcome = response.json()
     assert outcome["resourceType"] == "OperationOutcome" and outcome["issue"][0]["code"] == "invalid"
-    assert "not-a-number" not in response.text
+    assert "not-a-boolean" not in response.text
     assert "Orthanc" not in response.text and "North Hospital" not in response.text

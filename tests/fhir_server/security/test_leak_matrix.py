@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import quote
 
@@ -34,6 +34,7 @@ from fastapi import FastAPI
 from fhir_server.app import create_app
 from fhir_server.rest.routes import ROUTES as ROUTE_TABLE
 from fhir_server.settings import Settings
+from fhir_server.viewer import installed_version, viewer_dir
 from tests.fhir_server.security.leak_compare import (
     Observation,
     Req,
@@ -334,12 +335,29 @@ DICOMWEB: tuple[Probe, ...] = (
         STUDIES,
         _dicomweb(lambda c: f"studies?PatientBirthDate={c.t.birth_date.replace('-', '')}"),
     ),
-    # The proxy forwards `*` percent-encoded (%2A), which Orthanc does not take for a wildcard: even the
-    # system token finds nothing today. Kept so that fixing wildcards cannot open a leak unnoticed.
-    Probe("studies?PatientName", STUDIES, _dicomweb(lambda c: f"studies?PatientName={c.t.family}*"), False),
+    # A QIDO wildcard reaches Orthanc as a wildcard: the system token finds B's studies by name prefix, a
+    # patient token only its own.
+    Probe("studies?PatientName", STUDIES, _dicomweb(lambda c: f"studies?PatientName={c.t.family}*")),
     Probe("series?PatientID", STUDIES, _dicomweb(lambda c: f"series?PatientID={c.t.dicom_patient_id}")),
     *(Probe(f"studies@hospital-{i + 1}", NONE, _dicomweb_listing(i, "studies")) for i in range(3)),
     *(Probe(f"instances@hospital-{i + 1}", NONE, _dicomweb_listing(i, "instances")) for i in range(3)),
+)
+
+
+def _federated(probe: Probe) -> Probe:
+    """The same request at the federated root, which routes by Study UID across hospitals."""
+
+    def build(c: Ctx) -> Req:
+        req = probe.build(c)
+        return replace(req, path=req.path.replace(f"/dicomweb/{c.t.endpoint}/", "/dicomweb/federated/", 1))
+
+    return Probe(f"{probe.name} @federated", probe.aspect, build, probe.reaches, probe.operator)
+
+
+FEDERATED_DICOMWEB: tuple[Probe, ...] = (
+    *(_federated(p) for p in DICOMWEB if "@hospital" not in p.name),
+    Probe("studies@federated", NONE, lambda c: get("/dicomweb/federated/studies")),
+    Probe("instances@federated", NONE, lambda c: get("/dicomweb/federated/instances")),
 )
 
 # --- the table -------------------------------------------------------------------------------------------
@@ -1033,6 +1051,7 @@ ROUTES: dict[str, Entry] = {
     "GET /health/orthanc": probed(Probe("orthanc health", NONE, lambda c: get("/health/orthanc"))),
     # -- DICOMweb
     "GET /dicomweb/{endpoint_id}/{path:path}": probed(*DICOMWEB),
+    "GET /dicomweb/federated/{path:path}": probed(*FEDERATED_DICOMWEB),
     # -- the dashboard
     "GET /": nodata("redirect to the dashboard page", "/", 308),
     "GET /dashboard": nodata("redirect to the dashboard page", "/dashboard", 308),
@@ -1059,6 +1078,38 @@ ROUTES: dict[str, Entry] = {
     "GET /app": nodata("redirect to the dashboard page", "/app", 308),
     "GET /app/{page:path}": nodata(
         _STATIC + " (the page shell; data comes from the probed APIs)", "/app/patients/x", 200
+    ),
+    # -- the image viewer: public pages and assets; the studies it opens come from the probed launch API
+    "GET /viewer/api/launch": probed(
+        Probe(
+            "IID patient",
+            STUDIES,
+            lambda c: get(f"/viewer/api/launch?requestType=PATIENT&patientID={c.t.patient}"),
+        ),
+        Probe(
+            "IID study",
+            STUDY,
+            lambda c: get(f"/viewer/api/launch?requestType=STUDY&studyUID={c.t.study_uid}"),
+        ),
+        Probe(
+            "IID accession",
+            STUDY,
+            lambda c: get(f"/viewer/api/launch?requestType=STUDY&accessionNumber={c.t.accession}"),
+        ),
+    ),
+    "GET /viewer": nodata("redirect to the viewer", "/viewer", 308),
+    "GET /viewer/app-config.js": nodata("the viewer's configuration (no data)", "/viewer/app-config.js", 200),
+    "GET /viewer/IHEInvokeImageDisplay": nodata(
+        _STATIC + " (the launcher; studies come from the probed launch API)",
+        "/viewer/IHEInvokeImageDisplay",
+        200,
+    ),
+    "GET /viewer/signin": nodata(_STATIC + " (the launcher)", "/viewer/signin", 200),
+    "GET /viewer/static/{name}": nodata(_STATIC, "/viewer/static/launch.js", 200),
+    "GET /viewer/{path:path}": nodata(
+        _STATIC + " (the installed viewer's build; 503 when it is not installed)",
+        "/viewer/index.html",
+        200 if installed_version(viewer_dir(Settings())) else 503,
     ),
 }
 

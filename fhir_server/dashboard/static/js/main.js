@@ -64,6 +64,8 @@ async function boot() {
     const query = new URLSearchParams(location.search);
     try {
       const returnTo = await auth.completeSignIn(query);
+      // The image viewer (/viewer/) signs in through the dashboard and is sent back to where it was.
+      if (returnTo.startsWith('/viewer/')) return location.replace(returnTo);
       history.replaceState({}, '', returnTo.startsWith(config.appBase) ? returnTo : config.appBase);
     } catch (error) {
       setSignInMessage(error instanceof SignInError ? error.message : `Sign-in failed: ${error.message}`);

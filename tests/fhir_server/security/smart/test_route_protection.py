@@ -64,6 +64,13 @@ PUBLIC_ROUTES = {
     ("GET", "/app/static/{name:path}"),
     ("GET", "/app"),
     ("GET", "/app/{page:path}"),
+    # The image viewer's pages, configuration and build (the images come from the protected /dicomweb).
+    ("GET", "/viewer"),
+    ("GET", "/viewer/app-config.js"),
+    ("GET", "/viewer/IHEInvokeImageDisplay"),
+    ("GET", "/viewer/signin"),
+    ("GET", "/viewer/static/{name}"),
+    ("GET", "/viewer/{path:path}"),
 }
 
 

@@ -25,6 +25,11 @@ export async function patientPage(ctx) {
     history.replaceState({}, '', `${config.appBase}patients/${encodeURIComponent(patient.id)}`);
   }
   main.append(h('h1', {}, patientName(patient)));
+  // All the patient's studies, from every hospital, side by side in the bundled image viewer.
+  main.append(h('p', { class: 'actions' }, h('a', {
+    class: 'button', id: 'compare-with-priors',
+    href: `/viewer/IHEInvokeImageDisplay?requestType=PATIENT&patientID=${encodeURIComponent(patient.id)}`,
+  }, 'Compare with priors')));
   if (ctx.query.get('registered')) main.append(h('div', { class: 'notice success', role: 'status' }, 'The patient is registered.'));
   main.append(h('section', { class: 'card', 'aria-label': 'Patient details' },
     h('dl', { class: 'facts', id: 'patient-facts' },

@@ -64,6 +64,13 @@ export async function studyPage(ctx) {
   const org = orgId ? await optional(fhir(`Organization/${encodeURIComponent(orgId)}`)) : null;
   if (!ctx.current()) return;
   main.replaceChildren(h('h1', {}, studyTitle(study)));
+  // The bundled image viewer (/viewer/), opened through IHE Invoke Image Display in this tab (same session).
+  if (studyUid(study)) {
+    main.append(h('p', { class: 'actions' }, h('a', {
+      class: 'button', id: 'open-in-viewer',
+      href: `/viewer/IHEInvokeImageDisplay?requestType=STUDY&studyUID=${encodeURIComponent(studyUid(study))}`,
+    }, 'Open in viewer')));
+  }
   main.append(h('section', { class: 'card', 'aria-label': 'Study details' },
     h('dl', { class: 'facts', id: 'study-facts' },
       h('dt', {}, 'Patient'), h('dd', {}, patient ? link(`patients/${encodeURIComponent(patient.id)}`, patientName(patient)) : (patientId || '—')),
