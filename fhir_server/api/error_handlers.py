@@ -19,6 +19,11 @@ log = logging.getLogger(__name__)
 _BY_STATUS = {p.status: p for p in Problem}
 
 
+def error_response(error: FhirError) -> Response:
+    """The one mapping of a `FhirError` to HTTP: its OperationOutcome, status and headers."""
+    return FhirJSONResponse(error.outcome(), error.status, dict(error.headers))
+
+
 def _internal_error() -> Response:
     error = FhirError(Problem.INTERNAL, "Internal server error; the request was not applied")
     return FhirJSONResponse(error.outcome(), 500)
@@ -57,7 +62,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(FhirError)
     async def fhir_error(request: Request, exc: FhirError) -> Response:
-        return FhirJSONResponse(exc.outcome(), exc.status, dict(exc.headers))
+        return error_response(exc)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:

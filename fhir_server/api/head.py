@@ -26,4 +26,9 @@ class HeadAsGet:
             await send(message)
 
         # A copy: the server's own scope keeps HEAD, so that it sends no body whatever the app writes.
-        await self.app({**scope, "method": "GET"}, receive, headers_only)
+        as_get = {**scope, "method": "GET"}
+        try:
+            await self.app(as_get, receive, headers_only)
+        finally:
+            if "route" in as_get:  # the matched route, for the request observer's metrics label
+                scope["route"] = as_get["route"]

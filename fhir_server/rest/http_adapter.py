@@ -9,7 +9,7 @@ cost. Requests the table does not take go on to the application's own routes (fe
 such as the SMART discovery document, rows with no handler, and the framework's 404).
 
 HTTP semantics decided here, once for every row (https://hl7.org/fhir/R4/http.html, RFC 9110):
-- HEAD is answered wherever GET is, as GET without a body (§9.3.2);
+- HEAD arrives here as GET (fhir_server.api.head answers HEAD as GET for every route, §9.3.2);
 - a path the table knows with a method it does not take is 405 with `Allow` listing the methods it takes
   (§15.5.6);
 - errors raised as `FhirError` become OperationOutcomes through the same mapping as everywhere.
@@ -26,6 +26,7 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from fhir_server.api.error_handlers import error_response
 from fhir_server.api.responses import FhirJSONResponse
 from fhir_server.core.context import Prefer
 from fhir_server.core.negotiation import check_response_format
@@ -93,14 +94,11 @@ async def _run(handler: Handler, request: FhirRequest, *, memory_first: bool) ->
     return await run_in_threadpool(handler, request)
 
 
-def error_response(error: FhirError) -> Response:
-    return FhirJSONResponse(error.outcome(), error.status, dict(error.headers))
-
-
 async def _fhir_request(scope: Scope, receive: Receive, path: str, found: Match) -> FhirRequest:
     query = tuple(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
+    last_values = dict(query)
     headers = Headers((k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"])
-    check_response_format(dict(query), headers.get("accept"))  # 406 before anything runs
+    check_response_format(last_values, headers.get("accept"))  # 406 before anything runs
     connection = HTTPConnection(scope)
     services = connection.app.state.services
     return FhirRequest(
@@ -114,7 +112,7 @@ async def _fhir_request(scope: Scope, receive: Receive, path: str, found: Match)
         # end up in every fullUrl, link and Location we write.
         base_url=fhir_base(services.settings),
         prefer=Prefer.parse(headers.get("prefer")),
-        pretty=dict(query).get("_pretty", "").lower() == "true",
+        pretty=last_values.get("_pretty", "").lower() == "true",
         # Only routes that read FHIR data get the caller's store (and a 401 without a verified token).
         caller=secured(connection) if found.route.permission is not None else None,
         components=connection.app.state,

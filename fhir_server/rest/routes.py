@@ -164,7 +164,7 @@ def _subscription_routes() -> list[Route]:
     Bound to the caller's store for their access; each subscription is its creator's (the feature decides).
     Its operations ($status, $events, $get-ws-binding-token) are rows of `_operation_routes`, as data."""
     s, t = subscriptions, "Subscription"
-    rows = [
+    return [
         Route("POST", t, "create", s.create, "read"),
         Route("GET", t, "search-type", s.search, "read"),
         Route("GET", f"{t}/{{id}}", "read", s.read, "read"),
@@ -173,7 +173,6 @@ def _subscription_routes() -> list[Route]:
         Route("GET", "SubscriptionTopic", "search-type", s.topic_search),
         Route("GET", "SubscriptionTopic/{id}", "read", s.topic_read),
     ]
-    return rows
 
 
 def _batch_handler(req: FhirRequest) -> FhirResult:

@@ -368,18 +368,7 @@ class SecuredStore:
         # Also for what is answered as absent: the caller learns nothing, the audit trail does.
         patient = patient_of(resource_type, resource, self._access.base_url) if resource else None
         reference = f"{resource_type}/{resource['id']}" if resource and resource.get("id") else resource_type
-        self._audit.record(
-            AuditRecord(
-                category="denied",
-                subtype=self._interaction,
-                action=_ACTION_CODES.get(self._interaction, "R"),
-                outcome="4",
-                who=self._who,
-                entities=(reference,),
-                patients=(patient,) if patient else (),
-                description=message,
-            )
-        )
+        self._record("denied", (reference,), (patient,) if patient else (), message)
 
     def showing(self) -> Shown:
         """For a search or operation: the last check on every resource it is about to show, collecting
@@ -392,17 +381,12 @@ class SecuredStore:
         if not touched:
             return
         base = self._access.base_url
-        self._audit.record(
-            AuditRecord(
-                category="rest",
-                subtype="search-type" if self._interaction == "search" else self._interaction,
-                action=_ACTION_CODES.get(self._interaction, "R"),
-                outcome="0",
-                who=self._who,
-                entities=tuple(dict.fromkeys(f"{t}/{r['id']}" for t, r in touched)),
-                patients=tuple(sorted({p for t, r in touched if (p := patient_of(t, r, base))})),
-                description=description,
-            )
+        self._record(
+            "rest",
+            tuple(dict.fromkeys(f"{t}/{r['id']}" for t, r in touched)),
+            tuple(sorted({p for t, r in touched if (p := patient_of(t, r, base))})),
+            description,
+            subtype="search-type" if self._interaction == "search" else self._interaction,
         )
 
     def _audited(self, versions: list[ResourceVersion], previous: ResourceVersion | None = None) -> None:
@@ -414,15 +398,32 @@ class SecuredStore:
         patients = {patient_of(v.resource_type, v.resource, base) for v in touched if v.resource is not None}
         if previous is not None and previous.resource is not None:
             patients.add(patient_of(previous.resource_type, previous.resource, base))
+        self._record(
+            "rest",
+            tuple(dict.fromkeys(v.reference for v in touched)),
+            tuple(sorted(p for p in patients if p)),
+        )
+
+    def _record(
+        self,
+        category: Literal["rest", "denied"],
+        entities: tuple[str, ...],
+        patients: tuple[str, ...],
+        description: str | None = None,
+        *,
+        subtype: str | None = None,
+    ) -> None:
+        """One AuditEvent by this caller for this interaction: a success, or a denial (outcome 4)."""
         self._audit.record(
             AuditRecord(
-                category="rest",
-                subtype=self._interaction,
+                category=category,
+                subtype=subtype or self._interaction,
                 action=_ACTION_CODES.get(self._interaction, "R"),
-                outcome="0",
+                outcome="4" if category == "denied" else "0",
                 who=self._who,
-                entities=tuple(dict.fromkeys(v.reference for v in touched)),
-                patients=tuple(sorted(p for p in patients if p)),
+                entities=entities,
+                patients=patients,
+                description=description,
             )
         )
 

@@ -38,3 +38,17 @@ def test_request_id_is_echoed_and_logged_as_json(server: RunningServer) -> None:
     assert access and access[0]["msg"] == "request"
     assert access[0]["status"] == 200
     assert access[0]["interaction"] == "capabilities"
+
+
+def test_head_requests_are_counted_under_their_interaction(server: RunningServer) -> None:
+    """HEAD is answered as GET (fhir_server.api.head): the metrics still name the route it matched."""
+
+    def counted() -> float:
+        for line in httpx.get(f"{root(server)}/metrics").text.splitlines():
+            if line.startswith('fhir_requests_total{interaction="$everything",status="404"}'):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    before = counted()
+    assert httpx.head(f"{server.base_url}/Patient/no-such-patient/$everything").status_code == 404
+    assert counted() == before + 1
